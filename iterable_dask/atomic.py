@@ -1,0 +1,64 @@
+"""Atomic outputs: write to a hidden temporary name beside the target, then rename.
+
+Temporary names carry a job token, ``.iterable-dask-<job>-<random>.<name>``,
+so they keep the target's extensions (iterabledata picks the format and
+codec from them) and so the caller can sweep what a killed worker left
+behind once the job is over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+
+__all__ = ["TEMP_PREFIX", "atomic_target", "new_job_token", "sweep_temporaries", "temp_path"]
+
+TEMP_PREFIX = ".iterable-dask-"
+
+
+def new_job_token() -> str:
+    """A random token naming one job's temporary files."""
+    return uuid.uuid4().hex[:12]
+
+
+def temp_path(target: str, job: str) -> str:
+    """A fresh temporary path beside ``target`` for job ``job``."""
+    folder, name = os.path.split(target)
+    return os.path.join(folder, f"{TEMP_PREFIX}{job}-{uuid.uuid4().hex[:8]}.{name}")
+
+
+@contextlib.contextmanager
+def atomic_target(target: str, job: str) -> Iterator[str]:
+    """Yield a temporary path; rename it to ``target`` on success, remove it on failure.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with atomic_target(os.path.join(folder, "out.txt"), "job") as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    >>> os.listdir(folder)
+    ['out.txt']
+    """
+    tmp = temp_path(target, job)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def sweep_temporaries(folders: Iterable[str], job: str) -> list[str]:
+    """Remove temporary files job ``job`` left in ``folders`` (a killed task's); return them."""
+    removed = []
+    for folder in set(folders):
+        for path in glob.glob(os.path.join(glob.escape(folder or "."), f"{TEMP_PREFIX}{job}-*")):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+                removed.append(path)
+    return removed

@@ -1,0 +1,61 @@
+"""Exceptions of iterable_dask; all subclass iterabledata's ``IterableDataError``."""
+
+from __future__ import annotations
+
+from iterable.exceptions import IterableDataError
+
+__all__ = [
+    "ClusterConnectionError",
+    "IterableDaskError",
+    "PartitionReadError",
+    "UnpicklableFunctionError",
+    "UnsplittableFileError",
+]
+
+
+class IterableDaskError(IterableDataError):
+    """Base class of every error raised by iterable_dask."""
+
+    def __init__(self, message: str, error_code: str | None = None) -> None:
+        super().__init__(message, error_code=error_code)
+
+    def __reduce__(self):  # keep the message across pickling (worker -> caller)
+        return (type(self), (self.message,))
+
+
+class ClusterConnectionError(IterableDaskError, OSError):
+    """The Dask scheduler at an address could not be reached in time."""
+
+    def __init__(self, message: str) -> None:
+        IterableDaskError.__init__(self, message, error_code="CLUSTER_UNREACHABLE")
+
+
+class UnpicklableFunctionError(IterableDaskError, TypeError):
+    """A function that must be shipped to worker processes cannot be pickled."""
+
+    def __init__(self, message: str) -> None:
+        IterableDaskError.__init__(self, message, error_code="UNPICKLABLE_FUNCTION")
+
+
+class PartitionReadError(IterableDaskError):
+    """Reading one partition (a file or a byte range of it) failed.
+
+    Carries the file, the byte offset of the failing line where known, and
+    the underlying error as ``__cause__``.
+    """
+
+    def __init__(self, message: str, filename: str | None = None, offset: int | None = None) -> None:
+        IterableDaskError.__init__(self, message, error_code="PARTITION_READ_FAILED")
+        self.filename = filename
+        self.offset = offset
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.filename, self.offset))
+
+
+class UnsplittableFileError(PartitionReadError):
+    """A file cannot be split into byte ranges without risking a lost record.
+
+    Raised for a CSV record that spans several lines (a quoted newline);
+    pass ``blocksize=None`` to read such files one partition per file.
+    """

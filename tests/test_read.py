@@ -1,0 +1,253 @@
+"""read_bag gives exactly iterabledata's sequential records, in order."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import iterable_dask
+from iterable_dask import PartitionReadError, UnsplittableFileError, plan_partitions, read_bag
+from iterable_dask.readers import CSVRange, JSONLinesRange, ParquetRowGroups, WholeFile
+from iterable_dask.sample import write_sample
+
+from .helpers import read_in_process, sequential
+
+FORMATS = ["data.csv", "data.tsv", "data.jsonl", "data.parquet", "data.csv.gz", "data.jsonl.gz"]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_read_bag_matches_sequential_on_the_cluster(tmp_path, client, name):
+    path = write_sample(str(tmp_path / name), 3000, seed=1)
+    bag = read_bag(path, blocksize=20_000)
+    assert iterable_dask.compute(bag, client=client)[0] == sequential(path)
+
+
+def test_large_text_files_split_into_ranges_others_do_not(tmp_path):
+    csv_path = write_sample(str(tmp_path / "a.csv"), 3000)
+    gz_path = write_sample(str(tmp_path / "a.csv.gz"), 3000)
+    jsonl_path = write_sample(str(tmp_path / "a.jsonl"), 3000)
+    parts = plan_partitions([csv_path, gz_path, jsonl_path], blocksize=20_000)
+    kinds = [type(p) for p in parts]
+    assert kinds.count(WholeFile) == 1  # the compressed file
+    assert kinds.count(CSVRange) >= 5
+    assert kinds.count(JSONLinesRange) >= 5
+    assert read_in_process(parts) == sequential(csv_path) + sequential(gz_path) + sequential(jsonl_path)
+
+
+def test_many_sources_keep_their_order(tmp_path, client):
+    paths = [
+        write_sample(str(tmp_path / f"f{i}.{ext}"), 500, seed=i, start=i * 500)
+        for i, ext in enumerate(["csv", "jsonl", "parquet", "csv.gz"])
+    ]
+    expected = [r for p in paths for r in sequential(p)]
+    bag = read_bag(paths, blocksize=4000)
+    assert iterable_dask.compute(bag, client=client)[0] == expected
+    # A directory and a glob expand in sorted order.
+    assert iterable_dask.compute(read_bag(str(tmp_path), blocksize=4000), client=client)[0] == [
+        r for p in sorted(paths) for r in sequential(p)
+    ]
+
+
+def test_parquet_partitions_by_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = str(tmp_path / "rg.parquet")
+    table = pa.Table.from_pylist([{"a": i, "b": str(i), "c": [i, i]} for i in range(1000)])
+    pq.write_table(table, path, row_group_size=100)
+    parts = plan_partitions(path, blocksize=1)
+    assert [p.row_groups for p in parts] == [(i,) for i in range(10)]
+    assert all(isinstance(p, ParquetRowGroups) for p in parts)
+    assert read_in_process(parts) == sequential(path)
+
+
+def test_open_iterables_are_shipped_as_packed_chunks(tmp_path, client):
+    from iterable import open_iterable
+
+    path = write_sample(str(tmp_path / "a.csv"), 2500)
+    with open_iterable(path) as it:
+        bag = read_bag([it], chunk_size=1000)
+        assert bag.npartitions == 3
+        assert iterable_dask.compute(bag, client=client)[0] == sequential(path)
+
+
+def _write_bytes(tmp_path, name, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _split_results(path: str, blocksize: int):
+    return read_in_process(plan_partitions(path, blocksize=blocksize))
+
+
+CSV_CASES = {
+    "empty": b"",
+    "header_only": b"a,b,c\n",
+    "header_only_no_newline": b"a,b,c",
+    "no_trailing_newline": b"a,b\n1,2\n3,4",
+    "crlf": b"a,b\r\n1,2\r\n3,4\r\n",
+    "blank_lines": b"a,b\n\n1,2\n\n\n3,4\n",
+    "short_and_long_rows": b"a,b,c\n1\n1,2,3,4,5\n,,\n",
+    "quoted_commas": b'a,b\n"x,y",1\n"say ""hi""",2\n',
+    "bom": "\ufeffa,b\n1,2\n".encode(),
+    "unicode": "name,v\nÅsa,1\n日本,2\nemoji 😀,3\n".encode(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CSV_CASES))
+@pytest.mark.parametrize("blocksize", [1, 2, 3, 5, 8, 64, 10_000])
+def test_csv_boundary_cases(tmp_path, case, blocksize):
+    path = _write_bytes(tmp_path, f"{case}.csv", CSV_CASES[case])
+    assert _split_results(path, blocksize) == sequential(path)
+
+
+def test_block_edge_on_a_newline_and_inside_a_record(tmp_path):
+    data = b"h1,h2\n" + b"".join(b"%04d,xx\n" % i for i in range(50))  # 8-byte records after a 6-byte header
+    path = _write_bytes(tmp_path, "fixed.csv", data)
+    expected = sequential(path)
+    for blocksize in (8, 7, 9, 16, 4):  # on newlines, one byte before and after
+        assert _split_results(path, blocksize) == expected
+
+
+def test_quoted_newline_across_a_boundary_is_a_clear_error_never_wrong_data(tmp_path):
+    # The sniffed head is clean; a quoted newline appears later in the file.
+    head = b"a,b\n" + b"".join(b"%d,plain\n" % i for i in range(20_000))
+    data = head + b'1,"multi\nline"\n2,after\n'
+    path = _write_bytes(tmp_path, "late.csv", data)
+    boundary = len(head) + 5  # inside the quoted field
+    with pytest.raises(UnsplittableFileError, match="late.csv.*blocksize=None"):
+        read_in_process(plan_partitions(path, blocksize=boundary - 4))
+    # blocksize=None reads it as one partition, through iterabledata.
+    assert _split_results(path, None) == sequential(path)
+
+
+def test_quoted_newlines_in_the_head_read_as_one_partition(tmp_path):
+    data = b'a,b\n"x\ny",1\n' + b"".join(b"%d,v\n" % i for i in range(1000))
+    path = _write_bytes(tmp_path, "early.csv", data)
+    parts = plan_partitions(path, blocksize=100)
+    assert len(parts) == 1
+    assert read_in_process(parts) == sequential(path)
+
+
+@st.composite
+def csv_files(draw):
+    field = st.one_of(
+        st.text(alphabet="abc xyz,\"'é", max_size=6),
+        st.text(alphabet="abc\n\r,", max_size=4).map(lambda s: s),
+        st.sampled_from(["", "1", "2.5"]),
+    )
+    ncols = draw(st.integers(1, 4))
+    rows = draw(st.lists(st.lists(field, min_size=1, max_size=ncols + 1), max_size=25))
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
+    writer.writerow([f"c{i}" for i in range(ncols)])
+    for row in rows:
+        if draw(st.booleans()) and not row:
+            buf.write("\n")
+        writer.writerow(row)
+    return buf.getvalue().encode("utf-8")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=csv_files(), blocksize=st.integers(1, 120))
+def test_csv_splits_never_lose_or_duplicate_a_record(tmp_path, data, blocksize):
+    path = _write_bytes(tmp_path, "h.csv", data)
+    expected = sequential(path)
+    parts = plan_partitions(path, blocksize=blocksize)
+    try:
+        got = read_in_process(parts)
+    except UnsplittableFileError:
+        # Only legal when a quoted newline (or lone CR) really is in the file.
+        assert b'"' in data and (b"\n" in data or b"\r" in data)
+        return
+    assert got == expected
+
+
+@st.composite
+def jsonl_files(draw):
+    values = st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5)),
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+        max_leaves=6,
+    )
+    records = draw(st.lists(st.dictionaries(st.text(max_size=4), values, max_size=3), max_size=20))
+    lines = []
+    for record in records:
+        if draw(st.booleans()):
+            lines.append(draw(st.sampled_from(["", "   "])))
+        lines.append(json.dumps(record, ensure_ascii=draw(st.booleans())))
+    ending = draw(st.sampled_from(["\n", "\r\n"]))
+    return (ending.join(lines) + (ending if draw(st.booleans()) else "")).encode("utf-8")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=jsonl_files(), blocksize=st.integers(1, 100))
+def test_jsonl_splits_match_sequential(tmp_path, data, blocksize):
+    path = _write_bytes(tmp_path, "h.jsonl", data)
+    assert _split_results(path, blocksize) == sequential(path)
+
+
+def test_malformed_json_line_names_file_and_offset(tmp_path, client):
+    data = b'{"a": 1}\n{"a": 2}\n{"a": \n{"a": 4}\n'
+    path = _write_bytes(tmp_path, "bad.jsonl", data)
+    with pytest.raises(PartitionReadError, match=r"Malformed JSON line in '.*bad.jsonl' at byte offset 18"):
+        iterable_dask.compute(read_bag(path, blocksize=5), client=client)
+
+
+def test_truncated_gzip_names_the_file(tmp_path, client):
+    path = str(tmp_path / "cut.jsonl.gz")
+    with gzip.open(path, "wt") as f:
+        for i in range(2000):
+            f.write(json.dumps({"i": i, "pad": "x" * 50}) + "\n")
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises(PartitionReadError, match=r"Failed to read '.*cut.jsonl.gz'"):
+        iterable_dask.compute(read_bag(path), client=client)
+
+
+def test_missing_sources_fail_before_any_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No files match the pattern"):
+        read_bag(str(tmp_path / "*.csv"))
+    with pytest.raises(FileNotFoundError, match="File not found: .*nope.csv"):
+        read_bag(str(tmp_path / "nope.csv"))
+    with pytest.raises(ValueError, match="sources is empty"):
+        read_bag([])
+
+
+def test_non_default_reader_arguments_fall_back_to_whole_files(tmp_path):
+    path = write_sample(str(tmp_path / "a.jsonl"), 100)
+    parts = plan_partitions(path, blocksize=100, on_error="skip")
+    assert [type(p) for p in parts] == [WholeFile]
+    assert read_in_process(parts) == sequential(path, on_error="skip")
+
+
+def test_utf16_csv_is_not_split(tmp_path):
+    path = str(tmp_path / "u16.csv")
+    with open(path, "w", encoding="utf-16", newline="") as f:
+        f.write("a,b\n" + "".join(f"{i},x\n" for i in range(200)))
+    parts = plan_partitions(path, blocksize=10, encoding="utf-16")
+    assert [type(p) for p in parts] == [WholeFile]
+    assert read_in_process(parts) == sequential(path, encoding="utf-16")
+
+
+def test_reader_arguments_reach_iterabledata(tmp_path):
+    path = _write_bytes(tmp_path, "latin.csv", "a,b\ncafé,1\n".encode("latin-1"))
+    assert _split_results(path, 4) == sequential(path, encoding="latin-1") == [{"a": "café", "b": "1"}]
+    assert read_in_process(plan_partitions(path, blocksize=4, encoding="latin-1")) == [{"a": "café", "b": "1"}]
+
+
+def test_file_size_is_not_read_in_the_caller(tmp_path):
+    # Planning a 3 MB CSV reads only its head: the partitions hold descriptors, not records.
+    path = write_sample(str(tmp_path / "a.csv"), 40_000)
+    parts = plan_partitions(path, blocksize=256_000)
+    assert len(parts) == -(-(os.path.getsize(path) - parts[0].header_end) // 256_000)
+    assert all(isinstance(p, CSVRange) for p in parts)
