@@ -12,6 +12,7 @@ start. Consecutive ranges therefore tile the file exactly.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -218,10 +219,8 @@ class WholeFile:
             ) from e
         finally:
             if it is not None:
-                try:
+                with contextlib.suppress(Exception):
                     it.close()
-                except Exception:
-                    pass
 
     def __hash__(self) -> int:
         return hash((self.path, tuple(sorted(map(repr, self.iterableargs.items())))))

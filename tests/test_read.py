@@ -207,7 +207,8 @@ def test_truncated_gzip_names_the_file(tmp_path, client):
     with gzip.open(path, "wt") as f:
         for i in range(2000):
             f.write(json.dumps({"i": i, "pad": "x" * 50}) + "\n")
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     with open(path, "wb") as f:
         f.write(data[: len(data) // 2])
     with pytest.raises(PartitionReadError, match=r"Failed to read '.*cut.jsonl.gz'"):
