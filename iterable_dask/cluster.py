@@ -70,11 +70,22 @@ def _connect(address: str) -> Client:
 def _from_client_argument(client: Any) -> Client:
     if isinstance(client, Client):
         return client
+    address = getattr(client, "scheduler_address", None)
+    if isinstance(address, str):
+        # A cluster object: connect a client of our own (not the process default).
+        with _lock:
+            cached = _remote.get(address)
+            if cached is not None and _is_running(cached):
+                return cached
+            try:
+                connected = Client(client, set_as_default=False, timeout=config.connect_timeout())
+            except (TypeError, AttributeError):  # not a cluster Client() accepts: connect by address
+                return _connect(address)
+            _remote[address] = connected
+            return connected
     get = getattr(client, "get_client", None)
     if callable(get):
         return get()
-    if hasattr(client, "scheduler_address"):
-        return _connect(client.scheduler_address)
     raise TypeError(
         "client must be a distributed.Client or a cluster object with get_client() "
         f"(LocalCluster, dask-jobqueue, dask-kubernetes); got {type(client).__name__}"
@@ -109,16 +120,12 @@ def _embedded_client(workers: int | None, mode: str | None) -> Client:
 def _start_local_cluster(workers: int, mode: str, **kwargs: Any) -> LocalCluster:
     host = config.get("embedded-cluster.host")
     dashboard = config.get("embedded-cluster.dashboard-address")
-    options: dict[str, Any] = {
-        "host": host,
-        "dashboard_address": dashboard,
-        "worker_dashboard_address": f"{host}:0",
-        "silence_logs": logging.ERROR,
-    }
+    options: dict[str, Any] = {"dashboard_address": dashboard, "silence_logs": logging.ERROR}
     if mode == "process":
-        options.update(n_workers=workers, threads_per_worker=1, processes=True)
-        options["memory_limit"] = config.get("embedded-cluster.memory-limit")
+        options.update(n_workers=workers, threads_per_worker=1, processes=True, host=host)
+        options.update(worker_dashboard_address=f"{host}:0", memory_limit=config.get("embedded-cluster.memory-limit"))
     else:
+        # One process: workers talk in-process (no socket, no serialization); only the dashboard listens.
         options.update(n_workers=1, threads_per_worker=workers, processes=False)
     options.update(kwargs)
     return LocalCluster(**options)
