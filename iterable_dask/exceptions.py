@@ -6,8 +6,10 @@ from iterable.exceptions import IterableDataError
 
 __all__ = [
     "ClusterConnectionError",
+    "FileWriteError",
     "IterableDaskError",
     "PartitionReadError",
+    "SourceReadError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",
 ]
@@ -59,3 +61,30 @@ class UnsplittableFileError(PartitionReadError):
     Raised for a CSV record that spans several lines (a quoted newline);
     pass ``blocksize=None`` to read such files one partition per file.
     """
+
+
+class SourceReadError(IterableDaskError):
+    """Reading one source of :func:`iterable_dask.parallel_read` failed.
+
+    ``source`` names the source; the original error is ``__cause__`` (its type
+    and message are in the message too, as a worker's cause may not survive
+    pickling).
+    """
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        IterableDaskError.__init__(self, message, error_code="SOURCE_READ_FAILED")
+        self.source = source
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.source))
+
+
+class FileWriteError(IterableDaskError):
+    """Writing one output file of :func:`iterable_dask.parallel_write` failed; ``path`` names it."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        IterableDaskError.__init__(self, message, error_code="FILE_WRITE_FAILED")
+        self.path = path
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.path))
