@@ -24,7 +24,7 @@ from .chunks import pack
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from .sources import expand_sources
 
-__all__ = ["plan_partitions", "read_bag", "records_to_bag"]
+__all__ = ["plan_partitions", "plan_source_iterable", "read_bag", "records_to_bag"]
 
 #: iterableargs that only choose what iterabledata's own reader does, which the
 #: byte-range readers copy from it; any other argument means a whole-file read.
@@ -86,26 +86,54 @@ def _plan_file(path: str, blocksize: int | None, iterableargs: dict[str, Any]) -
         return [WholeFile(path, dict(iterableargs))]
     it = open_iterable(path, iterableargs=dict(iterableargs))
     try:
-        kind = _split_kind(it, iterableargs)
-        size = os.path.getsize(path)
-        if kind == "parquet":
-            return _plan_parquet(path, blocksize)
-        if kind == "jsonl":
-            encoding = getattr(it, "encoding", None) or "utf8"
-            if "\n".encode(encoding) != b"\n":
-                return [WholeFile(path, dict(iterableargs))]
-            return [JSONLinesRange(path, s, e, encoding) for s, e in _ranges(0, size, blocksize)]
-        if kind == "csv":
-            return _plan_csv(it, path, size, blocksize, iterableargs)
-        return [WholeFile(path, dict(iterableargs))]
+        parts = _plan_opened(it, path, blocksize, iterableargs)
     finally:
         it.close()
+    return parts if parts is not None else [WholeFile(path, dict(iterableargs))]
 
 
-def _plan_csv(it: Any, path: str, size: int, blocksize: int, iterableargs: dict[str, Any]) -> list[Any]:
+def _plan_opened(it: BaseIterable, path: str, blocksize: int, iterableargs: dict[str, Any]) -> list[Any] | None:
+    """Range or row-group readers for an opened file, or None when it cannot be split."""
+    kind = _split_kind(it, iterableargs)
+    size = os.path.getsize(path)
+    if kind == "parquet":
+        return _plan_parquet(path, blocksize)
+    if kind == "jsonl":
+        encoding = getattr(it, "encoding", None) or "utf8"
+        if "\n".encode(encoding) != b"\n":
+            return None
+        return [JSONLinesRange(path, s, e, encoding) for s, e in _ranges(0, size, blocksize)]
+    if kind == "csv":
+        return _plan_csv(it, path, size, blocksize)
+    return None
+
+
+def plan_source_iterable(it: BaseIterable, records_per_partition: int) -> list[Any] | None:
+    """Partition readers that re-read an open iterabledata file iterable on the workers.
+
+    Returns None unless ``it`` reads a plain CSV, TSV, JSON Lines or Parquet
+    file with iterabledata's default error handling, in which case the
+    readers give exactly its records, in partitions of about
+    ``records_per_partition`` records (estimated from the file's head).
+    """
+    path = getattr(it, "filename", None)
+    if not isinstance(path, str) or not os.path.isfile(path):
+        return None
+    if getattr(it, "_on_error", "raise") != "raise" or getattr(it, "_validation_hooks", None):
+        return None
+    if _split_kind(it, {}) is None:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    lines = max(1, head.count(b"\n"))
+    bytes_per_record = max(1, len(head) // lines)
+    return _plan_opened(it, path, max(4096, records_per_partition * bytes_per_record), {})
+
+
+def _plan_csv(it: Any, path: str, size: int, blocksize: int) -> list[Any] | None:
     encoding = it.encoding or "utf8"
     if "\n".encode(encoding) != b"\n" or "\r".encode(encoding) != b"\r":
-        return [WholeFile(path, dict(iterableargs))]  # UTF-16 and friends: no byte-level lines
+        return None  # UTF-16 and friends: no byte-level lines
     delimiter, quotechar = it.delimiter, it.quotechar
     fieldnames, header_end, multiline = _csv_header(path, encoding, delimiter, quotechar)
     if it.keys is not None:  # explicit field names: the first line is a record
