@@ -13,11 +13,15 @@ from .cluster import close_embedded_clusters, compute, get_client, local_cluster
 from .config import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLEL_MODE, DEFAULT_PARALLEL_WORKERS
 from .exceptions import (
     ClusterConnectionError,
+    FileWriteError,
     IterableDaskError,
     PartitionReadError,
+    SourceReadError,
     UnpicklableFunctionError,
     UnsplittableFileError,
 )
+from .parallel_read import ParallelReader, parallel_read
+from .pipeline import ParallelPipelineResult, Pipeline, RecordError, pipeline
 from .read import plan_partitions, read_bag, records_to_bag
 from .sources import expand_sources
 from .write import write_bag
@@ -32,16 +36,24 @@ __all__ = [
     "DEFAULT_PARALLEL_MODE",
     "DEFAULT_PARALLEL_WORKERS",
     "ClusterConnectionError",
+    "FileWriteError",
     "IterableDaskError",
+    "ParallelReader",
     "PartitionReadError",
+    "SourceReadError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",
+    "ParallelPipelineResult",
+    "Pipeline",
+    "RecordError",
     "__version__",
     "close_embedded_clusters",
     "compute",
     "expand_sources",
     "get_client",
     "local_cluster",
+    "pipeline",
+    "parallel_read",
     "plan_partitions",
     "read_bag",
     "records_to_bag",
