@@ -11,9 +11,11 @@ window of chunks in flight.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
+import os
 import pickle
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +25,12 @@ from typing import Any
 
 import cloudpickle
 from distributed import as_completed
+from iterable.helpers.detect import open_iterable
 from iterable.pipeline.core import Pipeline as _UpstreamPipeline
 from iterable.types import PipelineResult, Row
 
 from . import config
+from .atomic import atomic_target, new_job_token
 from .auto import ModeDecision, Timing, decide_mode, shipping_cost
 from .chunks import pack, unpack
 from .cluster import _active_client, _embedded, get_client
@@ -146,6 +150,7 @@ class Pipeline(_UpstreamPipeline):
         self._user_func = process_func
         self._errors: list[RecordError] = []
         self._max_errors = int(config.get("max-recorded-errors"))
+        self._destination_path = os.fspath(destination) if isinstance(destination, (str, os.PathLike)) else None
 
     # -- the record function in the caller ------------------------------------
 
@@ -170,8 +175,41 @@ class Pipeline(_UpstreamPipeline):
 
     # -- run ---------------------------------------------------------------------
 
+    def _destination_atomic_filename(self) -> str | None:
+        # A destination given as a path is already written under a temporary name.
+        return None if self._destination_path is not None else super()._destination_atomic_filename()
+
     def run(self, debug: bool = False) -> PipelineResult:
-        """Execute the pipeline; sequentially (exactly upstream) unless ``parallel=True``."""
+        """Execute the pipeline; sequentially (exactly upstream) unless ``parallel=True``.
+
+        A ``source`` or ``destination`` given as a path is opened here and closed
+        at the end; with ``atomic=True`` such a destination is written under a
+        temporary name and renamed on success, so a failed run leaves the
+        original file untouched.
+        """
+        source, destination = self.source, self.destination
+        try:
+            if isinstance(source, (str, os.PathLike)):
+                self.source = open_iterable(os.fspath(source))
+            if self._destination_path is None:
+                return self._run(debug)
+            if not self.atomic:
+                self.destination = open_iterable(self._destination_path, mode="w")
+                return self._run(debug)
+            with atomic_target(self._destination_path, new_job_token()) as tmp:
+                self.destination = open_iterable(tmp, mode="w")
+                try:
+                    return self._run(debug)
+                finally:
+                    self.destination.close()
+        finally:
+            for opened, given in ((self.source, source), (self.destination, destination)):
+                if opened is not given and opened is not None:
+                    with contextlib.suppress(Exception):
+                        opened.close()
+            self.source, self.destination = source, destination
+
+    def _run(self, debug: bool) -> PipelineResult:
         if not self.parallel:
             self.process_func = self._caller_function()
             return super().run(debug)
@@ -298,8 +336,6 @@ class Pipeline(_UpstreamPipeline):
 
     def _remaining_estimate(self, consumed: int) -> int | None:
         """Records left, estimated from the source file's size and its head; None when unknown."""
-        import os
-
         path = getattr(self.source, "filename", None)
         if not isinstance(path, str) or not os.path.isfile(path) or getattr(self.source, "codec", None):
             return None
@@ -486,8 +522,13 @@ def pipeline(
 
     Parameters
     ----------
-    source, destination : BaseIterable
-        Where records come from and go (``destination`` may be None).
+    source, destination : BaseIterable or path
+        Where records come from and go (``destination`` may be None). Paths
+        are opened with ``open_iterable`` and closed at the end; with
+        ``atomic=True`` a destination path is written under a temporary name
+        and renamed on success, so a failure leaves the original untouched.
+        (A destination iterable you opened for writing was already emptied
+        when you opened it.)
     process_func : callable or class
         ``process_func(record, state) -> record or None``. A class is
         instantiated once per worker (load a model in ``__init__``) and its
@@ -557,4 +598,3 @@ def pipeline(
         show_progress=show_progress,
     )  # fmt: skip
     return runner.run(debug)
-

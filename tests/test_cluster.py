@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,51 +17,7 @@ import iterable_dask
 from iterable_dask import ClusterConnectionError, get_client
 from iterable_dask.cluster import _embedded
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def real_scheduler():
-    """Real `dask scheduler` and `dask worker` processes on 127.0.0.1."""
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    bindir = os.path.dirname(sys.executable)
-    dask_cli = os.path.join(bindir, "dask")
-    sched = subprocess.Popen(
-        [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    worker = subprocess.Popen(
-        [
-            dask_cli,
-            "worker",
-            address,
-            "--nthreads",
-            "1",
-            "--nworkers",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--dashboard-address",
-            "127.0.0.1:0",
-            "--no-nanny",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with Client(address, timeout=30, set_as_default=False) as c:
-            c.wait_for_workers(1, timeout=60)
-        yield address
-    finally:
-        for p in (worker, sched):
-            p.terminate()
-            p.wait(20)
+from .conftest import free_port as _free_port
 
 
 def test_explicit_client_wins(client):
