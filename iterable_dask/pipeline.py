@@ -320,8 +320,14 @@ class Pipeline(_UpstreamPipeline):
         finally:
             self.process_func = func
         timing.ship = shipping_cost(sample_in, sample_out)
+        remaining = self._remaining_estimate(stats["rec_count"])
+        # First as if unlimited workers were already up: a function too cheap to gain even then
+        # stays here without connecting to (or starting) any cluster.
+        hopeful = decide_mode(timing, 10**6, self.chunk_size, remaining, True)
+        if hopeful.mode == "sequential":
+            return hopeful
         running, workers = self._cluster_capacity()
-        return decide_mode(timing, workers, self.chunk_size, self._remaining_estimate(stats["rec_count"]), running)
+        return decide_mode(timing, workers, self.chunk_size, remaining, running)
 
     def _cluster_capacity(self) -> tuple[bool, int]:
         """Whether a cluster is already up, and how many tasks it runs at once."""

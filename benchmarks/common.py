@@ -1,0 +1,68 @@
+"""Shared benchmark helpers: data, a 2-worker cluster on 127.0.0.1, timing, reporting."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from distributed import Client, LocalCluster
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
+
+
+def data_path(name: str) -> str:
+    os.makedirs(DATA, exist_ok=True)
+    return os.path.join(DATA, name)
+
+
+def sample_csv(name: str, rows: int) -> str:
+    """A sample CSV of ``rows`` records under benchmarks/data (made once)."""
+    from iterable_dask.sample import write_sample
+
+    path = data_path(name)
+    if not os.path.exists(path):
+        write_sample(path, rows)
+    return path
+
+
+@contextlib.contextmanager
+def two_worker_cluster() -> Iterator[Client]:
+    """2 worker processes, 1 thread each, everything on 127.0.0.1."""
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        worker_dashboard_address="127.0.0.1:0",
+        silence_logs=40,
+    ) as cluster, Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def timed(func: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    """Best wall time of ``repeat`` runs, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = func()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def report(label: str, baseline: float, candidate: float, target: float | None, higher_is_better: bool = True) -> bool:
+    """Print one ratio next to its target; return whether it met it."""
+    ratio = baseline / candidate if candidate > 0 else float("inf")
+    met = target is None or (ratio >= target if higher_is_better else ratio <= target)
+    goal = "" if target is None else f"  (target >= {target:.2f}: {'met' if met else 'NOT met'})"
+    print(f"{label:<62} {baseline:8.2f}s vs {candidate:8.2f}s  ratio {ratio:5.2f}x{goal}", flush=True)
+    return met
+
+
+def small() -> bool:
+    return "--small" in sys.argv
