@@ -21,6 +21,7 @@ from .exceptions import (
     UnsplittableFileError,
 )
 from .parallel_read import ParallelReader, parallel_read
+from .parallel_write import WrittenFile, parallel_write
 from .pipeline import ParallelPipelineResult, Pipeline, RecordError, pipeline
 from .read import plan_partitions, read_bag, records_to_bag
 from .sources import expand_sources
@@ -43,6 +44,7 @@ __all__ = [
     "SourceReadError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",
+    "WrittenFile",
     "ParallelPipelineResult",
     "Pipeline",
     "RecordError",
@@ -54,6 +56,7 @@ __all__ = [
     "local_cluster",
     "pipeline",
     "parallel_read",
+    "parallel_write",
     "plan_partitions",
     "read_bag",
     "records_to_bag",

@@ -445,70 +445,61 @@ def parallel_read(
     Parameters
     ----------
     sources : str, PathLike, BaseIterable, or list of these
-        Paths, globs, directories (see :func:`iterable_dask.expand_sources`)
-        and open iterabledata iterables. Iterables given here are read but not
-        closed; files the reader opens itself are always closed.
+        Paths, globs, directories (see :func:`iterable_dask.expand_sources`) and
+        open iterabledata iterables (read, not closed; files the reader opens
+        itself are always closed).
     workers : int, optional
-        Thread mode: sources read at once (default ``iterable-dask.workers``,
-        else the CPU count, at most one per source). Process mode: size of the
-        embedded cluster, when one is started.
+        Sources read at once (default ``iterable-dask.workers``, else the CPU
+        count, at most one per source); in process mode, the size of an
+        embedded cluster.
     ordered : bool
         ``False`` yields records as they arrive; ``True`` yields all of source
-        1, then source 2 ... in order (each source in file order), still
-        reading up to ``workers`` sources ahead.
+        1 in file order, then source 2 ..., still reading ``workers`` sources ahead.
     with_source : bool
         Yield ``(source name, record)`` pairs.
     buffer : int, optional
         Records held between the readers and the consumer (default
-        ``iterable-dask.read-buffer``). Records move in chunks of
-        ``chunk_size``; in thread mode each reader also holds the chunk it is
-        filling, so at most ``buffer + workers * chunk_size`` records have been
-        read ahead of the consumer. In process mode a chunk is a partition
-        (see ``blocksize``), shipped as one packed blob, and one partition
-        larger than ``buffer`` is admitted when the buffer is empty.
-    chunk_size : int, optional
-        Records per chunk in thread mode (default ``iterable-dask.chunk-size``,
-        at most ``buffer``).
+        ``iterable-dask.read-buffer``). Records move in chunks of ``chunk_size``
+        (default ``iterable-dask.chunk-size``, at most ``buffer``) and each
+        thread also holds the chunk it fills, so at most ``buffer + workers *
+        chunk_size`` records are read ahead of the consumer. In process mode a
+        chunk is a partition (see ``blocksize``), one packed blob, and a
+        partition larger than ``buffer`` waits for an empty buffer.
     on_error : {"raise", "skip"}
         ``"raise"``: a failing source stops every reader and raises
-        :class:`SourceReadError` naming it. ``"skip"``: log a warning, record
-        it in ``reader.failed_sources`` and go on. The records a failing source
-        gave before the failure have been yielded (in process mode, a failing
-        partition yields none of its records).
+        :class:`SourceReadError` naming it. ``"skip"``: log a warning, record it
+        in ``reader.failed_sources``, go on. Records a source gave before failing
+        have been yielded (in process mode, none of a failing partition's).
     mode : {"thread", "process"}, optional
-        Default: ``"process"`` when ``client`` or ``scheduler`` is given,
-        ``"thread"`` otherwise. Process mode reads files on Dask workers
-        (:func:`iterable_dask.get_client`); open iterables are still read in
-        threads here.
-    client, scheduler : optional
-        The Dask cluster of process mode.
-    blocksize : int, str or None
-        Process mode: partition size of large plain files (see
-        :func:`iterable_dask.read_bag`).
+        Default ``"process"`` when ``client`` or ``scheduler`` is given, else
+        ``"thread"``. Process mode reads files on Dask workers (see
+        :func:`iterable_dask.get_client`); open iterables are read in threads here.
+    client, scheduler, blocksize : optional
+        Process mode: the cluster, and the partition size of large plain files
+        (see :func:`iterable_dask.read_bag`).
     **iterableargs
-        Passed to ``open_iterable(path, iterableargs=...)``. (``on_error`` is
-        this function's own argument, not iterabledata's.)
+        Passed to ``open_iterable(path, iterableargs=...)`` (``on_error`` is
+        this function's own argument, not iterabledata's).
 
     Returns
     -------
     ParallelReader
-        An iterator and a context manager. Breaking out of a ``for`` loop over
-        it, leaving its ``with`` block, or calling ``close()`` stops the
-        readers, joins their threads and closes every file they opened; a
-        ``for`` loop is therefore one pass (``next(reader)`` reads piecewise).
+        An iterator and context manager. Breaking out of a ``for`` loop over it,
+        leaving its ``with`` block or ``close()`` stops the readers, joins their
+        threads and closes their files: a ``for`` loop is one pass (read
+        piecewise with ``next(reader)``).
 
     Raises
     ------
     SourceReadError
-        While iterating, when a source fails and ``on_error="raise"``; the
+        While iterating, when a source fails (``on_error="raise"``); the
         original error is its ``__cause__``.
     FileNotFoundError
         A path does not exist or a glob matches nothing.
 
     See Also
     --------
-    read_bag : the records of files as a dask.bag.
-    parallel_write : write records to several files in parallel.
+    read_bag, parallel_write
 
     Examples
     --------
@@ -519,17 +510,6 @@ def parallel_read(
     >>> for name, record in parallel_read("logs/*.jsonl.gz", ordered=True, with_source=True):  # doctest: +SKIP
     ...     print(name, record)
     """
-    return ParallelReader(
-        sources,
-        workers=workers,
-        ordered=ordered,
-        with_source=with_source,
-        buffer=buffer,
-        chunk_size=chunk_size,
-        on_error=on_error,
-        mode=mode,
-        client=client,
-        scheduler=scheduler,
-        blocksize=blocksize,
-        iterableargs=iterableargs,
-    )
+    options = dict(workers=workers, ordered=ordered, with_source=with_source, buffer=buffer, chunk_size=chunk_size)
+    options.update(on_error=on_error, mode=mode, client=client, scheduler=scheduler, blocksize=blocksize)
+    return ParallelReader(sources, iterableargs=iterableargs, **options)

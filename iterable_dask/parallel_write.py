@@ -1,0 +1,401 @@
+"""parallel_write: records into several files written in parallel, each atomically.
+
+Records from an iterable (or a :class:`ParallelReader`) are grouped in the
+caller into files of ``records_per_file`` records, round-robin or per
+``partition_by`` key, and each full file is handed to a writer thread, or
+shipped to a Dask worker as one packed blob, with a bounded number of writes
+in flight. A :class:`dask.bag.Bag` is written on the workers, partition by
+partition, without passing through the caller.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import os
+import pickle
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+import dask.bag as db
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
+from iterable.helpers.detect import detect_file_type, is_flat
+
+from . import config
+from .atomic import new_job_token, sweep_temporaries
+from .chunks import PackedChunk, pack, pack_function, unpack
+from .cluster import get_client
+from .exceptions import FileWriteError, UnpicklableFunctionError
+from .parallel_read import ParallelReader
+from .write import PartitionWriter, flat_keys, write_bag_counts
+
+__all__ = ["FileWriter", "KeyedPartitionWriter", "WrittenFile", "parallel_write", "partition_folder"]
+
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+_MAX_NAME_BYTES = 200
+_KEYED_BUFFER_FILES = 4  # records held across per-key buffers, in files' worth
+
+
+class WrittenFile(NamedTuple):
+    """One file written by :func:`parallel_write`."""
+
+    path: str
+    rows: int
+
+
+def _safe(text: str) -> str:
+    """``text`` percent-encoded as one safe path component (no ``/``, no leading dot, bounded length)."""
+    name = quote(text, safe=" -_.,=@+~")
+    if name.startswith("."):  # "..", "." and hidden names
+        name = "%2E" + name[1:]
+    if not name:
+        name = "%00"
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        name = f"{name[: _MAX_NAME_BYTES - 17]}~{hashlib.sha1(text.encode()).hexdigest()[:16]}"
+    return name
+
+
+def partition_folder(label: str, value: Any) -> str:
+    """Hive-style folder name ``label=value`` for a partition key, safe as one path component.
+
+    Examples
+    --------
+    >>> partition_folder("city", "Berlin")
+    'city=Berlin'
+    >>> partition_folder("path", "../etc/passwd")
+    'path=..%2Fetc%2Fpasswd'
+    >>> partition_folder("city", None)
+    'city=__HIVE_DEFAULT_PARTITION__'
+    """
+    text = NULL_PARTITION if value is None else str(value)
+    return f"{_safe(label)}={_safe(text)}"
+
+
+def _key_function(partition_by: str | bytes | Callable[[Any], Any]) -> tuple[str, Callable[[Any], Any]]:
+    """(folder label, record -> key) from a field name, a function, or a cloudpickled function."""
+    if isinstance(partition_by, str):
+        name = partition_by
+
+        def by_field(record: Any) -> Any:
+            try:
+                return record.get(name)
+            except AttributeError:
+                raise TypeError(f"partition_by={name!r} needs dict records; got {type(record).__name__}") from None
+
+        return name, by_field
+    return "key", pickle.loads(partition_by) if isinstance(partition_by, bytes) else partition_by
+
+
+@dataclass(frozen=True)
+class FileWriter:
+    """Worker task: write one file's records (a :class:`PackedChunk` or a list) atomically; return (path, rows)."""
+
+    path: str
+    job: str
+    toiterableargs: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 10000
+
+    def __call__(self, records: PackedChunk | list[Any]) -> tuple[str, int]:
+        records = unpack(records)
+        args = dict(self.toiterableargs)
+        if is_flat(self.path):  # columns from the target's name, not the temporary one's
+            args.setdefault("keys", flat_keys(records))
+        try:
+            folder = os.path.dirname(self.path)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            written = PartitionWriter(self.path, self.job, args, self.batch_size)(records)
+        except Exception as e:
+            raise FileWriteError(f"Failed to write {self.path!r}: {type(e).__name__}: {e}", path=self.path) from e
+        return (self.path, written[0][1] if written else 0)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.job))
+
+
+@dataclass(frozen=True)
+class KeyedPartitionWriter:
+    """Worker task: write one bag partition as one file per key, ``dest/label=value/part-<partition>.<ext>``."""
+
+    dest: str
+    ext: str
+    partition: int
+    job: str
+    partition_by: str | bytes
+    toiterableargs: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 10000
+
+    def __call__(self, records: Iterable[Any]) -> list[tuple[str, int]]:
+        label, key_of = _key_function(self.partition_by)
+        groups: dict[str, list[Any]] = {}
+        for record in records:
+            groups.setdefault(partition_folder(label, key_of(record)), []).append(record)
+        name = f"part-{self.partition:05d}.{self.ext}"
+        return [
+            FileWriter(os.path.join(self.dest, folder, name), self.job, self.toiterableargs, self.batch_size)(group)
+            for folder, group in groups.items()
+        ]
+
+    def __hash__(self) -> int:
+        return hash((self.dest, self.partition, self.job))
+
+
+def _prepare_dest(dest: str, to_ext: str) -> str:
+    ext = to_ext.lstrip(".")
+    if not ext or "/" in ext:
+        raise ValueError(f"to_ext must be an extension such as 'jsonl' or 'csv.gz'; got {to_ext!r}")
+    if not detect_file_type(f"part.{ext}").get("success"):
+        raise ValueError(f"Unknown output format {to_ext!r}: iterabledata has no writer for it")
+    try:
+        os.makedirs(dest, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"Cannot create the destination folder {dest!r}: {e}") from e
+    if not os.access(dest, os.W_OK):
+        raise PermissionError(f"The destination folder {dest!r} is not writable")
+    return ext
+
+
+def _write_bag(
+    bag: db.Bag,
+    dest: str,
+    ext: str,
+    partition_by: str | bytes | None,
+    client: Any,
+    scheduler: str | None,
+    toiterableargs: dict[str, Any],
+    batch_size: int,
+) -> list[tuple[str, int]]:
+    if partition_by is None:
+        return write_bag_counts(
+            bag, dest, ext, client=client, scheduler=scheduler, batch_size=batch_size, **toiterableargs
+        )
+    job = new_job_token()
+    writers = [
+        KeyedPartitionWriter(dest, ext, i, job, partition_by, toiterableargs, batch_size)
+        for i in range(bag.npartitions)
+    ]
+    name = f"iterable-write-keyed-{tokenize(bag.name, dest, job)}"
+    dsk = {(name, i): (w, key) for i, (w, key) in enumerate(zip(writers, bag.__dask_keys__(), strict=True))}
+    out = db.Bag(HighLevelGraph.from_collections(name, dsk, dependencies=[bag]), name, len(dsk))
+    dask_client = get_client(client, scheduler)
+    try:
+        future = dask_client.compute(out, retries=config.resolve_retries())
+        return list(future.result())  # the bag concatenates the partitions' lists
+    finally:
+        sweep_temporaries([dest, *(e.path for e in os.scandir(dest) if e.is_dir())], job)
+
+
+class _Submitter:
+    """Writes files in writer threads or on Dask workers, at most ``limit`` at once, results in order."""
+
+    def __init__(self, workers: int | None, client: Any, job: str) -> None:
+        self.client = client
+        self.job = job
+        self.keys = count()
+        self.futures: collections.deque[Any] = collections.deque()
+        self.done: list[WrittenFile] = []
+        self.folders: set[str] = set()
+        if client is None:
+            threads = config.resolve_workers(workers)
+            self.pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads, thread_name_prefix="parallel-write")
+            self.limit = 2 * threads
+        else:
+            self.pool = None
+            self.limit = config.get("in-flight-per-worker", 2) * max(1, sum(client.nthreads().values()))
+
+    def submit(self, writer: FileWriter, records: list[Any]) -> None:
+        while len(self.futures) >= self.limit:
+            self.done.append(WrittenFile(*self.futures.popleft().result()))
+        self.folders.add(os.path.dirname(writer.path))
+        if self.pool is not None:
+            self.futures.append(self.pool.submit(writer, records))
+        else:  # one packed blob per file, scattered so that it is not embedded in the task graph
+            data = self.client.scatter(pack(records), hash=False)
+            key = f"parallel-write-{self.job}-{next(self.keys)}"
+            self.futures.append(self.client.submit(writer, data, key=key, pure=False))
+
+    def finish(self) -> list[WrittenFile]:
+        while self.futures:
+            self.done.append(WrittenFile(*self.futures.popleft().result()))
+        return self.done
+
+    def abort(self) -> None:
+        """Cancel the writes not started; wait for the running ones (each is atomic) in thread mode."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        elif self.futures:
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(self.futures))
+        self.futures.clear()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+        sweep_temporaries(self.folders, self.job)
+
+
+def _write_stream(
+    records: Iterable[Any],
+    dest: str,
+    ext: str,
+    partition_by: str | bytes | Callable[[Any], Any] | None,
+    records_per_file: int,
+    submitter: _Submitter,
+    toiterableargs: dict[str, Any],
+    batch_size: int,
+) -> list[WrittenFile]:
+    label, key_of = _key_function(partition_by) if partition_by is not None else ("", None)
+    buffers: dict[str, list[Any]] = {}
+    numbers: dict[str, int] = collections.defaultdict(int)
+    held = 0
+
+    def flush(folder: str) -> None:
+        nonlocal held
+        group = buffers.pop(folder)
+        held -= len(group)
+        path = os.path.join(dest, folder, f"part-{numbers[folder]:05d}.{ext}")
+        numbers[folder] += 1
+        submitter.submit(FileWriter(path, submitter.job, toiterableargs, batch_size), group)
+
+    for record in records:
+        folder = "" if key_of is None else partition_folder(label, key_of(record))
+        group = buffers.get(folder)
+        if group is None:
+            group = buffers[folder] = []
+        group.append(record)
+        held += 1
+        if len(group) >= records_per_file:
+            flush(folder)
+        elif held > _KEYED_BUFFER_FILES * records_per_file:  # many keys: write the largest buffer now
+            flush(max(buffers, key=lambda f: len(buffers[f])))
+    for folder in list(buffers):
+        flush(folder)
+    return submitter.finish()
+
+
+def _shippable(partition_by: str | Callable[[Any], Any] | None) -> str | bytes | None:
+    """A field name as is, a function cloudpickled for the workers."""
+    if partition_by is None or isinstance(partition_by, str):
+        return partition_by
+    try:
+        return pack_function(partition_by)
+    except Exception as e:
+        raise UnpicklableFunctionError(f"partition_by cannot be pickled for the workers: {e}") from e
+
+
+def parallel_write(
+    records: Any,
+    dest: str | os.PathLike[str],
+    to_ext: str = "jsonl",
+    partition_by: str | Callable[[Any], Any] | None = None,
+    records_per_file: int | None = None,
+    workers: int | None = None,
+    *,
+    mode: str | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    batch_size: int = 10000,
+    **toiterableargs: Any,
+) -> list[WrittenFile]:
+    """Write records to several files in parallel, each file atomically.
+
+    Parameters
+    ----------
+    records : iterable, dask.bag.Bag or ParallelReader
+        The records. An iterable (or a :func:`parallel_read` reader, closed
+        when done) is grouped into files here and written in parallel; a bag
+        is written on the workers, one file per partition (per partition and
+        key with ``partition_by``) and ``records_per_file`` does not apply.
+    dest : str or PathLike
+        Output folder (created if needed). Files are named
+        ``part-00000.<to_ext>`` ...; existing files of the same name are
+        replaced.
+    to_ext : str
+        Output format and codec, any iterabledata writes: ``"jsonl"``,
+        ``"csv"``, ``"parquet"``, ``"jsonl.gz"`` ...
+    partition_by : str or callable, optional
+        A field name, or a function of a record, giving each record's key:
+        files go to Hive-style folders ``dest/<field>=<value>/`` (``key=<value>``
+        for a function; ``None`` values to ``__HIVE_DEFAULT_PARTITION__``).
+        Values are percent-encoded, so ``/``, ``..`` or a leading dot cannot
+        leave ``dest`` or hide a folder.
+    records_per_file : int, optional
+        Records per file (default ``iterable-dask.records-per-file``). With
+        ``partition_by``, a key's buffer is written when it is full; when the
+        buffers of all keys together hold more than 4 files' worth, the
+        largest is written early (a smaller file). Memory stays bounded by
+        about ``records_per_file`` times (4 + the writes in flight).
+    workers : int, optional
+        Writer threads (default ``iterable-dask.workers``, else the CPU count);
+        in process mode, the size of an embedded cluster.
+    mode : {"thread", "process"}, optional
+        Default ``"process"`` when ``client`` or ``scheduler`` is given (each
+        file's records cross to a worker as one packed blob), else ``"thread"``.
+    client, scheduler : optional
+        The Dask cluster (see :func:`iterable_dask.get_client`); a bag always
+        runs on one.
+    batch_size : int
+        Records per ``write_bulk`` call.
+    **toiterableargs
+        Passed to ``open_iterable(path, mode="w", iterableargs=...)``.
+
+    Returns
+    -------
+    list of WrittenFile
+        ``(path, rows)`` of every file written, in the order they were started.
+
+    Raises
+    ------
+    FileWriteError
+        A file could not be written; it names the file. Files already
+        completed stay (each is whole), the writes in flight are cancelled.
+
+    See Also
+    --------
+    parallel_read : read many sources in parallel.
+    write_bag : write a bag's partitions.
+
+    Examples
+    --------
+    >>> from iterable_dask import parallel_read, parallel_write
+    >>> with parallel_read("logs/*.jsonl.gz") as reader:  # doctest: +SKIP
+    ...     parallel_write(reader, "out/", to_ext="parquet", partition_by="country")
+    [WrittenFile(path='out/country=DE/part-00000.parquet', rows=81234), ...]
+    >>> parallel_write(({"n": i} for i in range(10)), "out/", records_per_file=5)  # doctest: +SKIP
+    [WrittenFile(path='out/part-00000.jsonl', rows=5), WrittenFile(path='out/part-00001.jsonl', rows=5)]
+    """
+    if mode not in (None, "auto", "thread", "process"):
+        raise ValueError(f"mode must be 'thread' or 'process'; got {mode!r}")
+    if mode == "thread" and (client is not None or scheduler is not None):
+        raise ValueError("mode='thread' writes in this process: do not pass client= or scheduler=")
+    if isinstance(records, ParallelReader) and records.with_source:
+        raise ValueError("parallel_write needs records, not (source, record) pairs: read with with_source=False")
+    per_file = config._positive_int(
+        config.get("records-per-file") if records_per_file is None else records_per_file, "records_per_file"
+    )
+    if partition_by is not None and not isinstance(partition_by, str) and not callable(partition_by):
+        raise TypeError(f"partition_by must be a field name or a function; got {type(partition_by).__name__}")
+    dest = os.fspath(dest)
+    ext = _prepare_dest(dest, to_ext)
+    if isinstance(records, db.Bag):
+        key = _shippable(partition_by)
+        pairs = _write_bag(records, dest, ext, key, client, scheduler, dict(toiterableargs), batch_size)
+        return [WrittenFile(*pair) for pair in pairs]
+    use_cluster = mode == "process" or client is not None or scheduler is not None
+    dask_client = get_client(client, scheduler, workers=workers) if use_cluster else None
+    submitter = _Submitter(workers, dask_client, new_job_token())
+    try:
+        return _write_stream(records, dest, ext, partition_by, per_file, submitter, dict(toiterableargs), batch_size)
+    except BaseException:
+        submitter.abort()
+        raise
+    finally:
+        submitter.close()
+        if isinstance(records, ParallelReader):
+            records.close()
