@@ -20,7 +20,7 @@ def test_notebook_code_cells_run(capsys):
     cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     assert len(cells) >= 6
     for cell in cells:
-        exec(compile("".join(cell["source"]), NOTEBOOK, "exec"), namespace)  # noqa: S102
+        exec(compile("".join(cell["source"]), NOTEBOOK, "exec"), namespace)
     assert namespace["state"]["count"] == 5000
     assert namespace["converted"].total_rows_out == 20000
     assert namespace["first_ids"] == ["0", "1", "2"]
