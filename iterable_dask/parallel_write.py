@@ -49,20 +49,15 @@ class WrittenFile(NamedTuple):
     rows: int
 
 
-def _safe(text: str) -> str:
-    """``text`` percent-encoded as one safe path component (no ``/``, no leading dot, bounded length)."""
-    name = quote(text, safe=" -_.,=@+~")
-    if name.startswith("."):  # "..", "." and hidden names
-        name = "%2E" + name[1:]
-    if not name:
-        name = "%00"
-    if len(name.encode()) > _MAX_NAME_BYTES:
-        name = f"{name[: _MAX_NAME_BYTES - 17]}~{hashlib.sha1(text.encode()).hexdigest()[:16]}"
-    return name
+def _quote(text: str) -> str:
+    return quote(text, safe=" -_.,@+~")  # "/", "=", "%" and the rest percent-encoded
 
 
 def partition_folder(label: str, value: Any) -> str:
     """Hive-style folder name ``label=value`` for a partition key, safe as one path component.
+
+    Both parts are percent-encoded (``/`` cannot make a subfolder), a leading
+    dot is encoded (no hidden folder), and overlong names end in a hash.
 
     Examples
     --------
@@ -74,7 +69,13 @@ def partition_folder(label: str, value: Any) -> str:
     'city=__HIVE_DEFAULT_PARTITION__'
     """
     text = NULL_PARTITION if value is None else str(value)
-    return f"{_safe(label)}={_safe(text)}"
+    name = f"{_quote(label)}={_quote(text)}"
+    if name.startswith("."):
+        name = "%2E" + name[1:]
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        digest = hashlib.sha1(f"{label}={text}".encode()).hexdigest()[:16]
+        name = f"{name[: _MAX_NAME_BYTES - 17]}~{digest}"
+    return name
 
 
 def _key_function(partition_by: str | bytes | Callable[[Any], Any]) -> tuple[str, Callable[[Any], Any]]:
