@@ -29,7 +29,7 @@ from distributed import Client, LocalCluster
 from . import config
 from .exceptions import ClusterConnectionError
 
-__all__ = ["close_embedded_clusters", "compute", "get_client", "local_cluster"]
+__all__ = ["close_embedded_clusters", "cluster_capacity", "compute", "get_client", "local_cluster"]
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +180,22 @@ def get_client(
     if active is not None:
         return active
     return _embedded_client(workers, mode)
+
+
+def cluster_capacity(client: Any = None, scheduler: str | None = None, workers: int | None = None) -> tuple[bool, int]:
+    """Whether the cluster :func:`get_client` would pick is already up, and how many tasks it runs at once.
+
+    Never starts an embedded cluster: for one not yet running, its planned size.
+    """
+    if client is not None or scheduler is not None or config.get("scheduler-address"):
+        resolved = get_client(client, scheduler)
+        return True, sum(resolved.nthreads().values())
+    active = _active_client()
+    if active is not None:
+        return True, sum(active.nthreads().values())
+    n = config.resolve_workers(workers)
+    with _lock:
+        return any(key[0] == n and _is_running(c) for key, (_, c) in _embedded.items()), n
 
 
 def compute(

@@ -19,12 +19,10 @@ import os
 import pickle
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any
 
 import cloudpickle
-from distributed import as_completed
 from iterable.helpers.detect import open_iterable
 from iterable.pipeline.core import Pipeline as _UpstreamPipeline
 from iterable.types import PipelineResult, Row
@@ -33,12 +31,14 @@ from . import config
 from .atomic import atomic_target, new_job_token
 from .auto import ModeDecision, Timing, decide_mode, shipping_cost
 from .chunks import pack, unpack
-from .cluster import _active_client, _embedded, get_client
+from .cluster import cluster_capacity, get_client
 from .exceptions import UnpicklableFunctionError
+from .pipeline_result import ParallelPipelineResult, RecordError
 from .pipeline_tasks import ChunkOutcome, ChunkTask, build_callable, local_functions
 from .progress import ProgressBar
-from .read import plan_source_iterable
+from .read import estimate_remaining, plan_source_iterable
 from .state import merge_state as default_merge_state
+from .window import windowed_results
 
 __all__ = ["ParallelPipelineResult", "Pipeline", "RecordError", "pipeline"]
 
@@ -47,44 +47,6 @@ logger = logging.getLogger(__name__)
 #: Records processed in the caller to time ``process_func`` in auto mode.
 SAMPLE_RECORDS = 2000
 SAMPLE_SECONDS = 0.25
-
-
-@dataclass(frozen=True)
-class RecordError:
-    """A record ``process_func`` failed on: 0-based ``position`` in the source, exception type and message."""
-
-    position: int
-    type: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"record #{self.position + 1}: {self.type}: {self.message}"
-
-
-class ParallelPipelineResult(PipelineResult):
-    """iterabledata's :class:`~iterable.types.PipelineResult`, plus what ran and what failed.
-
-    Attributes
-    ----------
-    parallel_mode : str
-        ``"sequential"``, ``"thread"`` or ``"process"``: how the records ran.
-    mode_reason : str
-        Why that mode (the measurements, in auto mode).
-    errors : list of RecordError
-        The first ``iterable-dask.max-recorded-errors`` failures, by source position.
-    """
-
-    def __init__(self, *args: Any, parallel_mode: str, mode_reason: str, errors: list[RecordError], **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.parallel_mode = parallel_mode
-        self.mode_reason = mode_reason
-        self.errors = errors
-
-    def __repr__(self) -> str:
-        return (
-            f"ParallelPipelineResult(rows_processed={self.rows_processed}, exceptions={self.exceptions}, "
-            f"nulls={self.nulls}, elapsed_seconds={self.elapsed_seconds:.3f}, parallel_mode={self.parallel_mode!r})"
-        )
 
 
 def _function_name(func: Any) -> str:
@@ -320,37 +282,14 @@ class Pipeline(_UpstreamPipeline):
         finally:
             self.process_func = func
         timing.ship = shipping_cost(sample_in, sample_out)
-        remaining = self._remaining_estimate(stats["rec_count"])
+        remaining = estimate_remaining(self.source, stats["rec_count"])
         # First as if unlimited workers were already up: a function too cheap to gain even then
         # stays here without connecting to (or starting) any cluster.
         hopeful = decide_mode(timing, 10**6, self.chunk_size, remaining, True)
         if hopeful.mode == "sequential":
             return hopeful
-        running, workers = self._cluster_capacity()
+        running, workers = cluster_capacity(self.client, self.scheduler, self.workers)
         return decide_mode(timing, workers, self.chunk_size, remaining, running)
-
-    def _cluster_capacity(self) -> tuple[bool, int]:
-        """Whether a cluster is already up, and how many tasks it runs at once."""
-        if self.client is not None or self.scheduler is not None or config.get("scheduler-address"):
-            client = get_client(self.client, self.scheduler)
-            return True, sum(client.nthreads().values())
-        active = _active_client()
-        if active is not None:
-            return True, sum(active.nthreads().values())
-        n = config.resolve_workers(self.workers)
-        return any(key[0] == n for key in _embedded), n
-
-    def _remaining_estimate(self, consumed: int) -> int | None:
-        """Records left, estimated from the source file's size and its head; None when unknown."""
-        path = getattr(self.source, "filename", None)
-        if not isinstance(path, str) or not os.path.isfile(path) or getattr(self.source, "codec", None):
-            return None
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-        per_record = len(head) / max(1, head.count(b"\n"))
-        return max(0, int(os.path.getsize(path) / max(per_record, 1.0)) - consumed)
-
-    # -- the parallel part ---------------------------------------------------------
 
     def _shipped_function(self, client: Any) -> tuple[bytes, str]:
         """cloudpickle ``(process_func, setup)`` once; a clear error if it cannot be shipped."""
@@ -395,59 +334,32 @@ class Pipeline(_UpstreamPipeline):
         )
         window = max(2, sum(client.nthreads().values()) * int(config.get("in-flight-per-worker")))
         run_id = f"iterable-pipeline-chunk-{hashlib.sha1(f'{token}{time.time_ns()}'.encode()).hexdigest()[:16]}"
-        sources = self._chunk_sources(records, stats["rec_count"])
         offset = stats["rec_count"]  # records already processed here, in the sample
-        futures: dict[Any, int] = {}
-        completed: dict[int, ChunkOutcome] = {}
+        results = windowed_results(
+            client, task, self._chunk_sources(records, offset), func_ref, token, state_ref,
+            window=window, key_prefix=run_id, retries=self.retries, ordered=self.ordered,
+        )  # fmt: skip
         unmerged: dict[int, ChunkOutcome] = {}
-        counts: dict[int, int] = {}
+        next_merge = 0
+        counts: list[int] = []
         failures: list[tuple[int, Any]] = []
-        submitted = next_write = next_merge = 0
-        pending = as_completed(loop=client.loop)
-        exhausted = False
         try:
-            while True:
-                while not exhausted and submitted - next_merge < window:
-                    source = next(sources, None)
-                    if source is None:
-                        exhausted = True
-                        break
-                    future = client.submit(
-                        task, source, func_ref, token, state_ref, key=(run_id, submitted), retries=self.retries
-                    )
-                    futures[future] = submitted
-                    pending.add(future)
-                    submitted += 1
-                if not futures:
-                    break
-                future = next(pending)
-                index = futures.pop(future)
-                outcome: ChunkOutcome = unpack(future.result())[0]
-                future.release()
+            for index, packed in results:
+                outcome: ChunkOutcome = unpack(packed)[0]
+                counts.extend([0] * (index + 1 - len(counts)))
                 counts[index] = outcome.count
                 failures.extend((index, f) for f in outcome.failures)
+                self._write_chunk(outcome, stats)
                 unmerged[index] = outcome
-                if self.ordered:
-                    completed[index] = outcome
-                    while next_write in completed:
-                        self._write_chunk(completed.pop(next_write), stats)
-                        next_write += 1
-                else:
-                    self._write_chunk(outcome, stats)
-                while next_merge in unmerged:  # state merges and triggers follow source order
+                while next_merge in unmerged:  # merges and triggers follow source order
                     self._merge_chunk(unmerged.pop(next_merge), base, state, stats, time_start, debug, bar)
                     next_merge += 1
-        except BaseException:
-            client.cancel(list(futures))
-            raise
         finally:
+            results.close()
             self._flush_batch()
             self._invoke_progress(stats, time_start)
             local_functions.pop(token, None)
-        starts, position = {}, offset
-        for index in range(submitted):
-            starts[index] = position
-            position += counts.get(index, 0)
+        starts = list(accumulate(counts, initial=offset))
         for index, failure in failures:
             self._record_error(starts[index] + failure.index, failure.type, failure.message)
 

@@ -24,7 +24,7 @@ from .chunks import pack
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from .sources import expand_sources
 
-__all__ = ["plan_partitions", "plan_source_iterable", "read_bag", "records_to_bag"]
+__all__ = ["estimate_remaining", "plan_partitions", "plan_source_iterable", "read_bag", "records_to_bag"]
 
 #: iterableargs that only choose what iterabledata's own reader does, which the
 #: byte-range readers copy from it; any other argument means a whole-file read.
@@ -106,6 +106,17 @@ def _plan_opened(it: BaseIterable, path: str, blocksize: int, iterableargs: dict
     if kind == "csv":
         return _plan_csv(it, path, size, blocksize)
     return None
+
+
+def estimate_remaining(it: BaseIterable, consumed: int) -> int | None:
+    """Records left in a plain file iterable, from its size and the line length of its head; else None."""
+    path = getattr(it, "filename", None)
+    if not isinstance(path, str) or not os.path.isfile(path) or getattr(it, "codec", None) is not None:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    per_record = max(1.0, len(head) / max(1, head.count(b"\n")))
+    return max(0, int(os.path.getsize(path) / per_record) - consumed)
 
 
 def plan_source_iterable(it: BaseIterable, records_per_partition: int) -> list[Any] | None:
