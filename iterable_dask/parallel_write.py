@@ -205,7 +205,7 @@ class _Submitter:
         if client is None:
             threads = config.resolve_workers(workers)
             self.pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads, thread_name_prefix="parallel-write")
-            self.limit = 2 * threads
+            self.limit = threads + 1  # every thread busy, one file queued
         else:
             self.pool = None
             self.limit = config.get("in-flight-per-worker", 2) * max(1, sum(client.nthreads().values()))

@@ -104,7 +104,7 @@ def test_memory_stays_bounded(tmp_path, partition_by):
     """When the generator yields record k, all but a bounded number of records are in finished files."""
     dest = str(tmp_path / "out")
     per_file, workers = 50, 2
-    in_flight = 2 * workers
+    in_flight = workers + 1
     held = per_file if partition_by is None else 4 * per_file + 1
     excess = []
 
