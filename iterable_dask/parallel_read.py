@@ -306,6 +306,7 @@ class ParallelReader:
         self.failed_sources: list[tuple[str, BaseException]] = []
         self._iterableargs = dict(iterableargs or {})
         self._blocksize = blocksize
+        mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
         self.mode = "process" if mode == "process" or client is not None or scheduler is not None else "thread"
         self._client = get_client(client, scheduler, workers=workers) if self.mode == "process" else None
         self._workers = workers
@@ -470,10 +471,11 @@ def parallel_read(
         :class:`SourceReadError` naming it. ``"skip"``: log a warning, record it
         in ``reader.failed_sources``, go on. Records a source gave before failing
         have been yielded (in process mode, none of a failing partition's).
-    mode : {"thread", "process"}, optional
-        Default ``"process"`` when ``client`` or ``scheduler`` is given, else
-        ``"thread"``. Process mode reads files on Dask workers (see
-        :func:`iterable_dask.get_client`); open iterables are read in threads here.
+    mode : {"thread", "process", "auto"}, optional
+        Default ``iterable-dask.parallel-mode``; ``"auto"`` is ``"process"``
+        when ``client`` or ``scheduler`` is given, else ``"thread"``. Process
+        mode reads files on Dask workers (see :func:`iterable_dask.get_client`);
+        open iterables are still read in threads here.
     client, scheduler, blocksize : optional
         Process mode: the cluster, and the partition size of large plain files
         (see :func:`iterable_dask.read_bag`).

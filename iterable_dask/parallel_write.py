@@ -335,9 +335,10 @@ def parallel_write(
     workers : int, optional
         Writer threads (default ``iterable-dask.workers``, else the CPU count);
         in process mode, the size of an embedded cluster.
-    mode : {"thread", "process"}, optional
-        Default ``"process"`` when ``client`` or ``scheduler`` is given (each
-        file's records cross to a worker as one packed blob), else ``"thread"``.
+    mode : {"thread", "process", "auto"}, optional
+        Default ``iterable-dask.parallel-mode``; ``"auto"`` is ``"process"``
+        when ``client`` or ``scheduler`` is given (each file's records cross to
+        a worker as one packed blob), else ``"thread"``.
     client, scheduler : optional
         The Dask cluster (see :func:`iterable_dask.get_client`); a bag always
         runs on one.
@@ -388,6 +389,7 @@ def parallel_write(
         key = _shippable(partition_by)
         pairs = _write_bag(records, dest, ext, key, client, scheduler, dict(toiterableargs), batch_size)
         return [WrittenFile(*pair) for pair in pairs]
+    mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
     use_cluster = mode == "process" or client is not None or scheduler is not None
     dask_client = get_client(client, scheduler, workers=workers) if use_cluster else None
     submitter = _Submitter(workers, dask_client, new_job_token())

@@ -325,6 +325,13 @@ def test_buffer_default_comes_from_config(mixed):
     reader.close()
 
 
+def test_parallel_mode_comes_from_config(mixed, cluster):
+    settings = {"iterable-dask.parallel-mode": "process", "iterable-dask.scheduler-address": cluster.scheduler_address}
+    with dask.config.set(settings), parallel_read(mixed, ordered=True) as reader:
+        assert reader.mode == "process"
+        assert list(reader) == [r for p in mixed for r in sequential(p)]
+
+
 def test_worker_callables_and_errors_pickle(tmp_path):
     path = write_sample(str(tmp_path / "a.jsonl"), 10)
     for task in [ReadPacked(WholeFile(path, {})), ReadPacked(JSONLinesRange(path, 0, os.path.getsize(path)))]:
