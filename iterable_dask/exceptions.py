@@ -6,6 +6,8 @@ from iterable.exceptions import IterableDataError
 
 __all__ = [
     "ClusterConnectionError",
+    "EmptySourceError",
+    "FileConversionError",
     "FileWriteError",
     "IterableDaskError",
     "PartitionReadError",
@@ -88,3 +90,27 @@ class FileWriteError(IterableDaskError):
 
     def __reduce__(self):
         return (type(self), (self.message, self.path))
+
+
+class FileConversionError(IterableDaskError):
+    """Converting one file in parallel failed; ``source`` and ``target`` name it.
+
+    ``error_type`` is the name of the original exception's class: the original
+    is ``__cause__`` where it survives pickling from the worker, and its type
+    and message are in the message either way.
+    """
+
+    def __init__(
+        self, message: str, source: str | None = None, target: str | None = None, error_type: str | None = None
+    ) -> None:
+        IterableDaskError.__init__(self, message, error_code="FILE_CONVERSION_FAILED")
+        self.source = source
+        self.target = target
+        self.error_type = error_type
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.source, self.target, self.error_type))
+
+
+class EmptySourceError(FileConversionError):
+    """A source file holds no records (an empty file, or a CSV header alone); nothing was written."""

@@ -1,0 +1,260 @@
+"""Picklable conversion tasks: each opens its own source on a worker and writes its own output.
+
+Only descriptors (paths, options, byte ranges) travel to the workers and only
+a :class:`ConversionResult`, a small :class:`PartResult` or an error travel
+back; no record crosses the network.
+
+Errors are returned as values, not raised, when retrying cannot help (a
+malformed line stays malformed), so Dask does not re-run them; transient ones
+(an I/O error, memory) are raised so the task's ``retries`` apply. A worker
+that dies mid-task is the scheduler's business: it re-runs the task elsewhere
+until ``distributed.scheduler.allowed-failures`` is exceeded.
+
+The row path mirrors iterabledata's ``convert`` step by step and reuses its
+helpers (``iterable.convert.core``), with one difference that matters: flat
+output is decided from the real target name, not the temporary one.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from iterable.convert.batch import BatchSelection, native_batch_supported
+from iterable.convert.core import (
+    _build_output_args,
+    _close_quietly,
+    _ConvertMetrics,
+    _resolve_schema_keys,
+    _run_native_batch_loop,
+    _run_write_loop,
+    _safe_reset,
+    _scan_schema_keys,
+)
+from iterable.helpers.detect import is_flat, open_iterable
+from iterable.types import ConversionResult
+
+from .atomic import atomic_target
+from .columnar import ColumnarUnavailable, convert_columnar, path_kind
+from .exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
+from .read import plan_partitions
+from .readers import CSVRange, JSONLinesRange
+
+__all__ = ["ConvertOptions", "FileTask", "conversion_error", "convert_rows", "error_or_raise", "iter_ranges"]
+
+logger = logging.getLogger(__name__)
+
+#: Byte ranges a worker reads one after another when it converts a whole file.
+STREAM_BLOCK = 4 << 20
+_TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.ENOSPC, errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR, errno.ENOMEM})
+_TRANSIENT_ERRNOS |= {getattr(errno, name) for name in ("ESTALE", "EDQUOT") if hasattr(errno, name)}
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """iterabledata's per-file ``convert`` arguments, plus the columnar switches."""
+
+    iterableargs: dict[str, Any] = field(default_factory=dict)
+    toiterableargs: dict[str, Any] = field(default_factory=dict)
+    scan_limit: int | None = 1000
+    batch_size: int = 50000
+    is_flatten: bool = False
+    progress_interval: int = 1000
+    use_native_batch: bool = False
+    selection: Any = None
+    strict_native: bool = False
+    columnar: bool = True
+    infer_types: bool = False
+
+    @property
+    def native_requested(self) -> bool:
+        return bool(self.use_native_batch or self.selection is not None)
+
+    def columnar_opts(self) -> dict[str, Any]:
+        return {
+            "iterableargs": self.iterableargs,
+            "toiterableargs": self.toiterableargs,
+            "batch_size": self.batch_size,
+            "scan_limit": self.scan_limit,
+            "is_flatten": self.is_flatten,
+            "infer_types": self.infer_types,
+        }
+
+
+def _is_transient(e: BaseException) -> bool:
+    while e is not None:
+        if isinstance(e, (MemoryError, TimeoutError, ConnectionError)):
+            return True
+        if isinstance(e, OSError) and e.errno in _TRANSIENT_ERRNOS:
+            return True
+        e = e.__cause__
+    return False
+
+
+def conversion_error(source: str, target: str, e: BaseException) -> FileConversionError:
+    """A picklable error naming the file, its cause's type and message."""
+    if isinstance(e, FileConversionError):
+        return e
+    text = " ".join(str(e).split())
+    detail = f"{type(e).__name__}: {text[:1000]}" if text else type(e).__name__
+    err = FileConversionError(f"Converting {source!r} to {target!r} failed: {detail}", source, target, type(e).__name__)
+    err.__cause__ = e
+    return err
+
+
+def error_or_raise(source: str, target: str, e: Exception) -> FileConversionError:
+    """The error to return; a transient one is raised instead, so Dask retries the task."""
+    err = conversion_error(source, target, e)
+    if _is_transient(e):
+        raise err from e
+    return err
+
+
+def _portable(errors: list[Exception], source: str, target: str) -> list[Exception]:
+    """Recorded (non-fatal) errors in a form that pickles back to the caller."""
+    import pickle
+
+    out: list[Exception] = []
+    for e in errors:
+        try:
+            pickle.loads(pickle.dumps(e))
+            out.append(e)
+        except Exception:
+            out.append(conversion_error(source, target, e))
+    return out
+
+
+def _range_readers(source: str, iterableargs: dict[str, Any]) -> list[Any] | None:
+    """Byte-range readers giving iterabledata's records faster, or None for other files."""
+    parts = plan_partitions(source, STREAM_BLOCK, None, **iterableargs)
+    return parts if parts and all(isinstance(p, (CSVRange, JSONLinesRange)) for p in parts) else None
+
+
+def iter_ranges(readers: list[Any] | tuple[Any, ...], head: list[Any] | None = None) -> Iterator[Any]:
+    for i, reader in enumerate(readers):
+        yield from (head if i == 0 and head is not None else reader())
+
+
+def convert_rows(source: str, target: str, tmp: str, o: ConvertOptions, split_reads: bool = True) -> ConversionResult:
+    """iterabledata's ``convert(source, target)`` row path, writing ``tmp`` (named like ``target``).
+
+    With ``split_reads``, plain CSV, TSV and JSON Lines sources are read by
+    the byte-range readers, which give iterabledata's records faster; they
+    raise :class:`UnsplittableFileError` on a quoted newline across ranges,
+    and the caller then runs this again without them.
+    """
+    metrics = _ConvertMetrics(start_time=time.time())
+    src_args = dict(o.iterableargs)
+    engine = src_args.pop("engine", "internal")
+    is_flat_output = is_flat(target)  # the target's name, as iterabledata sees it
+    readers = None
+    if split_reads and engine == "internal" and not o.native_requested:
+        readers = _range_readers(source, src_args)
+
+    def reopen() -> Any:
+        return open_iterable(source, mode="r", engine=engine, iterableargs=src_args)
+
+    it_in = it_out = None
+    try:
+        head = None
+        if readers is None:
+            it_in = reopen()
+        keys: list[str] = []
+        if is_flat_output and not o.native_requested:
+            if readers is None:
+                it_in, keys = _resolve_schema_keys(it_in, reopen, o.scan_limit, o.is_flatten, True)
+            else:
+                head = readers[0]()
+                keys = sorted(_scan_schema_keys(iter_ranges(readers, head), o.scan_limit, o.is_flatten, True))
+        args = _build_output_args(tmp, tmp, is_flat_output, keys, o.toiterableargs)
+        it_out = open_iterable(tmp, mode="w", iterableargs=args)
+        native_eligible = (
+            o.native_requested
+            and not o.is_flatten
+            and not getattr(it_in, "_validation_hooks", None)
+            and not getattr(it_out, "_validation_hooks", None)
+            and native_batch_supported(it_in, it_out)
+        )
+        if o.native_requested and not native_eligible and o.strict_native:
+            raise ValueError("Native batch conversion is unsupported for the selected endpoints or row transforms")
+        loop = {"is_flatten": o.is_flatten, "batch_size": o.batch_size, "progress_interval": o.progress_interval}
+        loop.update(metrics=metrics, it_in=it_in, use_totals=False, progress=None)
+        if native_eligible:
+            try:
+                selection = BatchSelection.from_value(o.selection)
+                _run_native_batch_loop(it_in, it_out, selection, metrics, None, False, o.progress_interval)
+            except NotImplementedError:
+                if o.strict_native:
+                    raise
+                _safe_reset(it_in)
+                metrics.rows_read = metrics.rows_written = 0
+                _run_write_loop(it_in, it_out, keys, **loop)
+        else:
+            _run_write_loop(it_in if readers is None else iter_ranges(readers, head), it_out, keys, **loop)
+        _close_quietly(it_out, "Error closing output file", metrics.errors)
+        it_out = None
+    finally:
+        _close_quietly(it_in, "Error closing input file", metrics.errors)
+        _close_quietly(it_out, "Error closing output file", metrics.errors)
+    return ConversionResult(
+        rows_in=metrics.rows_read,
+        rows_out=metrics.rows_written,
+        elapsed_seconds=time.time() - metrics.start_time,
+        errors=_portable(metrics.errors, source, target),
+    )
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """Convert one whole file on a worker, atomically; the task of one source in ``bulk_convert``.
+
+    Tries the columnar path, then the row path. With ``rows=False`` it only
+    tries the columnar path and returns a :class:`ColumnarUnavailable` when
+    that cannot be used. Returns the :class:`ConversionResult` or a
+    :class:`FileConversionError`.
+    """
+
+    source: str
+    target: str
+    job: str
+    options: ConvertOptions
+    rows: bool = True
+
+    def _convert(self, tmp: str) -> ConversionResult:
+        o, start = self.options, time.time()
+        if o.columnar and not o.native_requested:
+            try:
+                n = convert_columnar(self.source, self.target, tmp, o.columnar_opts())
+                return ConversionResult(rows_in=n, rows_out=n, elapsed_seconds=time.time() - start)
+            except Exception as e:
+                if o.infer_types and path_kind(self.source) == "csv":  # inferred types exist there only
+                    raise ValueError(f"infer_types=True needs pyarrow's CSV reader, which refused the file: {e}") from e
+                if not self.rows:
+                    raise ColumnarUnavailable(str(e)) from e
+                logger.debug("Columnar path unavailable for %r: %s", self.source, e)
+        try:
+            return convert_rows(self.source, self.target, tmp, o)
+        except UnsplittableFileError:
+            return convert_rows(self.source, self.target, tmp, o, split_reads=False)
+
+    def __call__(self) -> ConversionResult | FileConversionError | ColumnarUnavailable:
+        try:
+            with atomic_target(self.target, self.job) as tmp:
+                result = self._convert(tmp)
+                if result.rows_in == 0:
+                    raise EmptySourceError(
+                        f"{self.source!r} has no records (an empty file or a header alone); "
+                        f"{self.target!r} was not written",
+                        self.source,
+                        self.target,
+                        "EmptySourceError",
+                    )
+            return result
+        except ColumnarUnavailable as e:
+            return e
+        except Exception as e:
+            return error_or_raise(self.source, self.target, e)
