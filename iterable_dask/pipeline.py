@@ -329,6 +329,7 @@ class Pipeline(_UpstreamPipeline):
         task = ChunkTask(
             skip_nulls=self.skip_nulls,
             keep_results=self.destination is not None,
+            encode="jsonl" if self._writes_plain_jsonl() else None,
             raise_errors=debug or self.atomic,
             max_failures=self._max_errors,
         )
@@ -363,7 +364,24 @@ class Pipeline(_UpstreamPipeline):
         for index, failure in failures:
             self._record_error(starts[index] + failure.index, failure.type, failure.message)
 
+    def _writes_plain_jsonl(self) -> bool:
+        """Whether results can arrive as JSON Lines text, written as is (no hooks, no nulls to write)."""
+        from iterable.datatypes.jsonl import JSONLinesIterable
+
+        dest = self.destination
+        return (
+            type(dest) is JSONLinesIterable
+            and not getattr(dest, "_validation_hooks", None)
+            and self.skip_nulls
+            and self._can_bulk_write
+            and getattr(dest, "fobj", None) is not None
+        )
+
     def _write_chunk(self, outcome: ChunkOutcome, stats: dict[str, Any]) -> None:
+        if outcome.text is not None:
+            self._flush_batch()
+            self.destination.fobj.write(outcome.text)
+            return
         if outcome.results is None:
             stats["nulls"] += outcome.nulls
             return

@@ -47,6 +47,7 @@ class ChunkOutcome:
     exceptions: int = 0
     nulls: int = 0
     worker: str | None = None
+    text: str | None = None
 
 
 def _cache() -> dict[str, Any]:
@@ -96,6 +97,18 @@ def build_callable(process_func: Any, setup: Any) -> Any:
     return process_func
 
 
+def jsonl_text(records: list[Any]) -> str:
+    """The text iterabledata's JSON Lines ``write_bulk`` writes for ``records``."""
+    import io
+
+    from iterable.datatypes.jsonl import JSONLinesIterable
+
+    buffer = io.StringIO()
+    writer = JSONLinesIterable(stream=buffer, mode="w")
+    writer.write_bulk(records)
+    return buffer.getvalue()
+
+
 @dataclass(frozen=True)
 class ChunkTask:
     """Process one chunk: picklable, so Dask can rerun it on another worker."""
@@ -104,6 +117,8 @@ class ChunkTask:
     keep_results: bool = True
     raise_errors: bool = False
     max_failures: int = 100
+    #: "jsonl": send the results back as the exact text iterabledata's JSON Lines writer writes.
+    encode: str | None = None
 
     def __call__(self, source: Any, blob: bytes, token: str, state_blob: bytes) -> PackedChunk:
         records = unpack(source) if isinstance(source, PackedChunk) else source()
@@ -138,4 +153,6 @@ class ChunkTask:
         except ValueError:
             pass
         outcome = ChunkOutcome(len(records), results if keep else None, state, failures, exceptions, nulls, worker)
+        if keep and self.encode == "jsonl" and results:
+            outcome.text, outcome.results = jsonl_text(results), []
         return pack([outcome])

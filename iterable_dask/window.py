@@ -44,8 +44,9 @@ def windowed_results(
     retries : int
         Retries of a failed task.
     ordered : bool
-        Yield in input order (results that finish early wait, within the window)
-        or as tasks complete.
+        Yield in input order (results that finish early wait, within the window;
+        a failure is raised when its turn comes, so the first failure in input
+        order is the one raised) or as tasks complete.
 
     Raises
     ------
@@ -83,21 +84,26 @@ def windowed_results(
                 return
             future = next(pending)
             index = futures.pop(future)
-            try:
-                result = future.result()
-            finally:
-                future.release()
             if not ordered:
                 yielded += 1
-                yield index, result
+                yield index, _take(future)
                 continue
-            done[index] = result
+            done[index] = future  # an error waits for its turn too: the first failure in input order wins
             while yielded in done:
                 yielded += 1
-                yield yielded - 1, done.pop(yielded - 1)
+                yield yielded - 1, _take(done.pop(yielded - 1))
     finally:
-        if futures:
-            client.cancel(list(futures))
+        rest = [*futures, *done.values()]
+        if rest:
+            client.cancel(rest)
+
+
+def _take(future: Any) -> Any:
+    """A finished future's result (or its exception, raised), releasing it either way."""
+    try:
+        return future.result()
+    finally:
+        future.release()
 
 
 _END = object()

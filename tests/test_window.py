@@ -69,3 +69,13 @@ def test_closing_early_cancels_in_flight_tasks(client):
 def test_window_must_be_positive(client):
     with pytest.raises(ValueError, match="window must be >= 1, got 0"):
         next(windowed_results(client, abs, [1], window=0, key_prefix="x"))
+
+
+def _fail_late_first(x):
+    time.sleep(0.3 if x == 0 else 0)
+    raise ValueError(f"failed {x}")
+
+
+def test_ordered_raises_the_first_failure_in_input_order(client):
+    with pytest.raises(ValueError, match="failed 0"):
+        list(windowed_results(client, _fail_late_first, range(4), window=4, key_prefix="test-window-f"))
