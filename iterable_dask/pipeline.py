@@ -226,6 +226,10 @@ class Pipeline(_UpstreamPipeline):
         if self.parallel_mode == "auto":
             self.process_func = self._caller_function()  # the sample runs here, in the caller
             decision = self._sample_and_decide(records, state, stats, time_start, debug, bar)
+            if decision.mode == "process" and not self._picklable():
+                decision = ModeDecision(
+                    "sequential", f"{decision.reason}; but process_func cannot be pickled for worker processes"
+                )
         else:
             decision = ModeDecision(self.parallel_mode, f"parallel_mode={self.parallel_mode!r} was asked for")
         if decision.mode == "sequential":
@@ -290,6 +294,13 @@ class Pipeline(_UpstreamPipeline):
             return hopeful
         running, workers = cluster_capacity(self.client, self.scheduler, self.workers)
         return decide_mode(timing, workers, self.chunk_size, remaining, running)
+
+    def _picklable(self) -> bool:
+        try:
+            cloudpickle.dumps((self._user_func, self.setup), protocol=5)
+        except Exception:
+            return False
+        return True
 
     def _shipped_function(self, client: Any) -> tuple[bytes, str]:
         """cloudpickle ``(process_func, setup)`` once; a clear error if it cannot be shipped."""
