@@ -28,6 +28,12 @@ class PackedChunk:
     def __reduce__(self):
         return (PackedChunk, (self.blob, self.count))
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PackedChunk) and (self.count, self.blob) == (other.count, other.blob)
+
+    def __hash__(self) -> int:
+        return hash((self.count, self.blob))
+
     def __len__(self) -> int:
         return self.count
 
