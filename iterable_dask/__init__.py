@@ -11,8 +11,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .cluster import close_embedded_clusters, compute, get_client, local_cluster
 from .config import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLEL_MODE, DEFAULT_PARALLEL_WORKERS
+from .convert import ParallelBulkConversionResult, ParallelConversionResult, bulk_convert, convert
 from .exceptions import (
     ClusterConnectionError,
+    EmptySourceError,
+    FileConversionError,
     FileWriteError,
     IterableDaskError,
     PartitionReadError,
@@ -37,6 +40,10 @@ __all__ = [
     "DEFAULT_PARALLEL_MODE",
     "DEFAULT_PARALLEL_WORKERS",
     "ClusterConnectionError",
+    "EmptySourceError",
+    "FileConversionError",
+    "ParallelBulkConversionResult",
+    "ParallelConversionResult",
     "FileWriteError",
     "IterableDaskError",
     "ParallelReader",
@@ -49,8 +56,10 @@ __all__ = [
     "Pipeline",
     "RecordError",
     "__version__",
+    "bulk_convert",
     "close_embedded_clusters",
     "compute",
+    "convert",
     "expand_sources",
     "get_client",
     "local_cluster",

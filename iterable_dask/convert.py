@@ -1,0 +1,389 @@
+"""Distributed drop-ins for iterabledata's ``convert`` and ``bulk_convert``.
+
+``parallel=False`` (the default) calls iterabledata's own functions. With
+``parallel=True`` every source file is one Dask task, named
+``iterable-convert-...`` in the dashboard, which opens its source on a worker
+and writes its target there, atomically (see :mod:`iterable_dask.convert_tasks`);
+one big CSV, TSV or JSON Lines file is split into byte ranges converted side
+by side and joined into one target. Where the output provably equals
+iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.columnar`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import iterable.convert.core as upstream
+from iterable.convert.core import DEFAULT_BATCH_SIZE, DEFAULT_HEADERS_DETECT_LIMIT, DEFAULT_PROGRESS_INTERVAL
+from iterable.types import BulkConversionResult, ConversionResult, FileConversionResult
+
+from . import config
+from .atomic import TEMP_PREFIX, new_job_token, sweep_temporaries
+from .cluster import get_client
+from .columnar import path_kind
+from .convert_checks import check_targets, is_complete, prepare_dest, sweep_stale_temporaries
+from .convert_run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files
+from .convert_tasks import ConvertOptions
+from .progress import call_progress
+
+__all__ = ["ParallelBulkConversionResult", "ParallelConversionResult", "bulk_convert", "convert"]
+
+
+@dataclass
+class ParallelConversionResult(ConversionResult):
+    """iterabledata's :class:`~iterable.types.ConversionResult`; ``skipped`` when ``resume`` found it done."""
+
+    skipped: bool = False
+
+
+@dataclass
+class ParallelBulkConversionResult(BulkConversionResult):
+    """iterabledata's :class:`~iterable.types.BulkConversionResult`, plus the sources ``resume`` skipped.
+
+    A skipped file counts as successful, with a ``ParallelConversionResult``
+    of zero rows whose ``skipped`` is True.
+    """
+
+    skipped_files: list[str] = field(default_factory=list)
+
+
+def _parallel_only(**options: Any) -> None:
+    given = sorted(name for name, value in options.items() if value)
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to parallel=True only")
+
+
+def _options(
+    iterableargs: dict[str, Any] | None,
+    toiterableargs: dict[str, Any] | None,
+    scan_limit: int,
+    batch_size: int,
+    is_flatten: bool,
+    progress_interval: int,
+) -> ConvertOptions:
+    upstream._validate_convert_args(scan_limit, batch_size)
+    return ConvertOptions(
+        iterableargs=dict(iterableargs or {}),
+        toiterableargs=dict(toiterableargs or {}),
+        scan_limit=scan_limit,
+        batch_size=batch_size,
+        is_flatten=is_flatten,
+        progress_interval=progress_interval,
+    )
+
+
+def _check_infer_types(targets: list[str]) -> None:
+    if any(path_kind(t) != "parquet" for t in targets):
+        raise ValueError("infer_types=True applies to CSV/TSV sources converted to .parquet targets only")
+
+
+def convert(
+    fromfile: str,
+    tofile: str,
+    iterableargs: dict[str, Any] | None = None,
+    toiterableargs: dict[str, Any] | None = None,
+    scan_limit: int = DEFAULT_HEADERS_DETECT_LIMIT,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    silent: bool = True,
+    is_flatten: bool = False,
+    use_totals: bool = False,
+    progress: Progress | None = None,
+    progress_interval: int = DEFAULT_PROGRESS_INTERVAL,
+    show_progress: bool = False,
+    atomic: bool = False,
+    use_native_batch: bool = False,
+    selection: Any = None,
+    strict_native: bool = False,
+    *,
+    parallel: bool = False,
+    workers: int | None = None,
+    client: Any = None,
+    scheduler: str | None = None,
+    retries: int | None = None,
+    resume: bool = False,
+    blocksize: int | str | None = "default",
+    columnar: bool = True,
+    infer_types: bool = False,
+) -> ConversionResult:
+    """Convert one file; with ``parallel=True``, on a Dask cluster, splitting a big file.
+
+    Takes every argument of ``iterable.convert`` with the same defaults and
+    meaning; ``parallel=False`` calls it. With ``parallel=True``:
+
+    * Parquet from CSV, TSV or JSON Lines, and CSV or JSON Lines from Parquet,
+      are converted by pyarrow on a worker when the result provably equals
+      iterabledata's (same rows, columns, values and types); else
+    * a plain CSV, TSV or JSON Lines source larger than ``blocksize`` is split
+      into byte ranges (a Parquet source into row groups) converted on the
+      workers into part files and joined, in order, into ``tofile`` (Parquet:
+      one file with several row groups); else
+    * one task converts the file as iterabledata does.
+
+    Every way gives exactly the records of iterabledata's sequential
+    ``convert``, in the same order. The target is written under a temporary
+    name and renamed when complete, whatever ``atomic`` says. A failure raises
+    :class:`~iterable_dask.FileConversionError` naming the file.
+
+    Parameters
+    ----------
+    fromfile, tofile, iterableargs, ..., strict_native
+        As ``iterable.convert``. ``progress`` is called in the caller with
+        iterabledata's keys (``rows_read``, ``rows_written``, ``elapsed`` ...)
+        as parts finish; ``use_totals`` has no effect in parallel.
+    parallel : bool, default False
+        Run on Dask; False calls iterabledata's ``convert``.
+    workers : int, optional
+        Worker processes of the embedded cluster, when no other cluster is found.
+    client, scheduler : optional
+        Where to run; see :func:`iterable_dask.get_client`.
+    retries : int, optional
+        Retries of a task failing for a transient reason (default ``iterable-dask.retries``).
+    resume : bool, default False
+        Return at once (``skipped=True``) when ``tofile`` is complete by the
+        rule of :func:`iterable_dask.convert_checks.is_complete`.
+    blocksize : int, str or None, default ``iterable-dask.blocksize``
+        Bytes per partition of a split source; None never splits.
+    columnar : bool, default True
+        Allow the pyarrow fast path.
+    infer_types : bool, default False
+        CSV/TSV to Parquet only: let pyarrow infer column types (numbers,
+        booleans, nulls for empty fields) instead of iterabledata's strings.
+
+    Returns
+    -------
+    ConversionResult
+        A :class:`ParallelConversionResult` in parallel.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError, OSError
+        Before any work: ``fromfile`` missing, an unknown target format, an
+        unwritable target folder.
+    FileConversionError
+        The conversion failed (its message names the file and the cause).
+
+    Examples
+    --------
+    >>> import iterable_dask
+    >>> iterable_dask.convert("big.csv", "big.jsonl", parallel=True)  # doctest: +SKIP
+    ParallelConversionResult(rows_in=1000000, rows_out=1000000, ...)
+    """
+    if not parallel:
+        _parallel_only(
+            workers=workers, client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types
+        )
+        return upstream.convert(
+            fromfile=fromfile,
+            tofile=tofile,
+            iterableargs=iterableargs,
+            toiterableargs=toiterableargs,
+            scan_limit=scan_limit,
+            batch_size=batch_size,
+            silent=silent,
+            is_flatten=is_flatten,
+            use_totals=use_totals,
+            progress=progress,
+            progress_interval=progress_interval,
+            show_progress=show_progress,
+            atomic=atomic,
+            use_native_batch=use_native_batch,
+            selection=selection,
+            strict_native=strict_native,
+        )
+    start = time.time()
+    o = _options(iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval)
+    o = dataclasses.replace(
+        o,
+        use_native_batch=use_native_batch,
+        selection=selection,
+        strict_native=strict_native,
+        columnar=columnar,
+        infer_types=infer_types,
+    )
+    if not os.path.isfile(fromfile):
+        raise FileNotFoundError(2, "Source file (fromfile) not found", fromfile)
+    check_targets([(fromfile, tofile)], "tofile")
+    if infer_types:
+        _check_infer_types([tofile])
+    if resume:
+        if is_complete(fromfile, tofile):
+            return ParallelConversionResult(rows_in=0, rows_out=0, elapsed_seconds=time.time() - start, skipped=True)
+        sweep_stale_temporaries([tofile])
+    blocksize = config.resolve_blocksize(blocksize)
+    dask_client = get_client(client, scheduler, workers=workers)
+    job = new_job_token()
+    retries = config.resolve_retries(retries)
+    run = ConvertRun(dask_client, fromfile, tofile, job, retries, show_progress, progress, start)
+    try:
+        out = as_result(run.run(o, blocksize), fromfile, tofile)
+    finally:
+        sweep_temporaries([os.path.dirname(tofile)], job)
+    if isinstance(out, Exception):
+        raise out
+    elapsed = time.time() - start
+    stats = {"rows_read": out.rows_in, "rows_written": out.rows_out, "elapsed": elapsed}
+    call_progress(progress, {**stats, **NO_ESTIMATES})
+    return ParallelConversionResult(out.rows_in, out.rows_out, elapsed, errors=list(out.errors))
+
+
+def bulk_convert(
+    source: str,
+    dest: str,
+    pattern: str | None = None,
+    to_ext: str | None = None,
+    iterableargs: dict[str, Any] | None = None,
+    toiterableargs: dict[str, Any] | None = None,
+    scan_limit: int = DEFAULT_HEADERS_DETECT_LIMIT,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    silent: bool = True,
+    is_flatten: bool = False,
+    use_totals: bool = False,
+    progress: Progress | None = None,
+    progress_interval: int = DEFAULT_PROGRESS_INTERVAL,
+    show_progress: bool = False,
+    atomic: bool = False,
+    parallel: bool = False,
+    workers: int | None = None,
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    retries: int | None = None,
+    resume: bool = False,
+    columnar: bool = True,
+    infer_types: bool = False,
+) -> BulkConversionResult:
+    """Convert many files; with ``parallel=True``, one Dask task per file.
+
+    Takes every argument of ``iterable.bulk_convert`` with the same defaults
+    and meaning; ``parallel=False`` calls it. With ``parallel=True`` each
+    source file is one task, ``iterable-convert-<token>`` in the dashboard,
+    run on a worker process instead of iterabledata's thread pool:
+
+    * each target is written under a temporary name beside it and renamed
+      when complete (whatever ``atomic`` says), so a failed, retried or killed
+      task never leaves a partial target or a stray temporary;
+    * a file that fails (an empty or header-only file, a malformed line, a
+      truncated archive, an extension that lies, an unreadable file, a worker
+      killed more often than ``distributed.scheduler.allowed-failures``) is
+      reported in its ``FileConversionResult.error`` (a
+      :class:`~iterable_dask.FileConversionError` naming it), and the others
+      convert; transient errors (I/O, memory) are retried ``retries`` times;
+    * where the result provably equals iterabledata's, pyarrow converts whole
+      columns (CSV/TSV/JSON Lines to Parquet, Parquet to CSV/JSON Lines);
+    * results are in the order of the sources, and every output holds exactly
+      the records iterabledata's sequential ``bulk_convert`` writes.
+
+    Parameters
+    ----------
+    source, dest, pattern, to_ext, iterableargs, ..., atomic
+        As ``iterable.bulk_convert``. ``progress`` is called in the caller as
+        each file finishes, with iterabledata's keys (``file_index``,
+        ``total_files``, ``current_file``, ``file_rows_read``, ``rows_read`` ...).
+        ``show_progress`` draws a bar over files (rows in its postfix), a
+        widget in Jupyter, even when ``silent``.
+    parallel : bool, default False
+        Run on Dask; False calls iterabledata's ``bulk_convert``.
+    workers : int, optional
+        Worker processes of the embedded cluster, when no other cluster is found.
+    client, scheduler : optional
+        Where to run; see :func:`iterable_dask.get_client`.
+    retries : int, optional
+        Retries of a task failing for a transient reason (default ``iterable-dask.retries``).
+    resume : bool, default False
+        Skip a source whose target is complete: it exists, is not empty, is
+        not older than the source, and ends as a finished file does (a
+        readable Parquet footer; a final newline for CSV/JSON Lines). Outputs
+        of this function are complete by construction, as they appear only
+        through an atomic rename; temporaries a crashed run left for these
+        targets are removed. Skipped sources are listed in ``skipped_files``.
+    columnar : bool, default True
+        Allow the pyarrow fast path.
+    infer_types : bool, default False
+        CSV/TSV to Parquet only: let pyarrow infer column types.
+
+    Returns
+    -------
+    BulkConversionResult
+        A :class:`ParallelBulkConversionResult` in parallel.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``source`` matches no file (iterabledata returns an empty result instead).
+    ValueError
+        Neither ``pattern`` nor ``to_ext``, an unknown target format, two
+        sources onto one target, or a file onto itself.
+    OSError
+        ``dest`` cannot be created or written.
+
+    Examples
+    --------
+    >>> import iterable_dask
+    >>> result = iterable_dask.bulk_convert("data/*.csv", "out/", to_ext="parquet", parallel=True)  # doctest: +SKIP
+    >>> result.successful_files, result.failed_files  # doctest: +SKIP
+    (8, 0)
+    """
+    if not parallel:
+        _parallel_only(client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types)
+        return upstream.bulk_convert(
+            source=source,
+            dest=dest,
+            pattern=pattern,
+            to_ext=to_ext,
+            iterableargs=iterableargs,
+            toiterableargs=toiterableargs,
+            scan_limit=scan_limit,
+            batch_size=batch_size,
+            silent=silent,
+            is_flatten=is_flatten,
+            use_totals=use_totals,
+            progress=progress,
+            progress_interval=progress_interval,
+            show_progress=show_progress,
+            atomic=atomic,
+            parallel=False,
+            workers=workers,
+        )
+    start = time.time()
+    if pattern is None and to_ext is None:
+        raise ValueError("Either 'pattern' or 'to_ext' must be specified")
+    o = _options(iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval)
+    o = dataclasses.replace(o, columnar=columnar, infer_types=infer_types)
+    files = [f for f in upstream._discover_files(source) if not os.path.basename(f).startswith(TEMP_PREFIX)]
+    if not files:
+        raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
+    prepare_dest(dest)
+    pairs = [(f, upstream._generate_output_filename(f, dest, pattern, to_ext)) for f in files]
+    check_targets(pairs, "pattern" if pattern else "to_ext")
+    if infer_types:
+        _check_infer_types([t for _, t in pairs])
+    skipped = {i for i, (src, dst) in enumerate(pairs) if resume and is_complete(src, dst)}
+    todo = [(i, src, dst) for i, (src, dst) in enumerate(pairs) if i not in skipped]
+    if resume:
+        sweep_stale_temporaries(dst for _, _, dst in todo)
+    outcomes: dict[int, Any] = {}
+    if todo:
+        dask_client = get_client(client, scheduler, workers=workers)
+        job = new_job_token()
+        try:
+            outcomes = convert_files(
+                dask_client, todo, job, o, config.resolve_retries(retries), show_progress, progress, start, len(pairs)
+            )
+        finally:
+            sweep_temporaries({os.path.dirname(dst) for _, _, dst in todo}, job)
+    results = []
+    for i, (src, dst) in enumerate(pairs):
+        value = outcomes.get(i) if i not in skipped else ParallelConversionResult(0, 0, 0.0, skipped=True)
+        if isinstance(value, Exception):
+            results.append(FileConversionResult(src, dst, None, value))
+        else:
+            results.append(FileConversionResult(src, dst, value))
+    return ParallelBulkConversionResult(
+        **bulk_totals(results),
+        total_elapsed_seconds=time.time() - start,
+        skipped_files=[pairs[i][0] for i in sorted(skipped)],
+    )

@@ -1,0 +1,206 @@
+"""Caller side of a parallel conversion: submit the tasks, follow them, collect results in order.
+
+Tasks are :func:`dask.delayed` calls of the picklable callables of
+:mod:`iterable_dask.convert_tasks` and :mod:`iterable_dask.convert_parts`,
+keyed ``iterable-convert-...`` so the dashboard groups them, computed with
+``retries``. Results are followed with :func:`distributed.as_completed` to
+drive the progress bar and callback, and kept by index, so they come back in
+the order of the sources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import CancelledError
+from dataclasses import dataclass
+from typing import Any
+
+from dask import delayed
+from dask.base import tokenize
+from distributed import as_completed
+from iterable.helpers.detect import is_flat
+from iterable.types import ConversionResult, FileConversionResult
+
+from .columnar import ColumnarUnavailable, path_kind
+from .convert_parts import JoinParts, PartTask, ScanKeys, SplitFallback
+from .convert_tasks import ConvertOptions, FileTask, conversion_error
+from .progress import ProgressBar, call_progress
+from .read import plan_partitions
+from .readers import CSVRange, JSONLinesRange, ParquetRowGroups
+
+__all__ = ["ConvertRun", "bulk_totals", "convert_files", "split_readers"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[dict[str, Any]], None]
+COLUMNAR_PAIRS = frozenset({("csv", "parquet"), ("jsonl", "parquet"), ("parquet", "csv"), ("parquet", "jsonl")})
+#: iterabledata's per-file progress keys a parallel run cannot estimate.
+NO_ESTIMATES = dict.fromkeys(
+    ("estimated_total", "bytes_read", "bytes_written", "percent_complete", "estimated_time_remaining")
+)
+_SPLIT_READERS = (CSVRange, JSONLinesRange, ParquetRowGroups)
+
+
+def as_result(value: Any, source: str, target: str) -> ConversionResult | Exception:
+    """A task's value as a result or a :class:`FileConversionError` (a leftover fallback signal too)."""
+    if isinstance(value, (ColumnarUnavailable, SplitFallback)):
+        return conversion_error(source, target, value)
+    return value
+
+
+def gather_one(future: Any, source: str, target: str) -> Any:
+    """A future's value; a killed worker or a transient error past its retries becomes an error value."""
+    try:
+        return future.result()
+    except CancelledError:
+        raise
+    except Exception as e:  # KilledWorker, or the FileConversionError a transient failure raised
+        return conversion_error(source, target, e)
+
+
+def _task_key(prefix: str, *token: Any) -> str:
+    return f"{prefix}-{tokenize(*token)}"
+
+
+def split_readers(fromfile: str, tofile: str, o: ConvertOptions, blocksize: int | None) -> list[Any] | None:
+    """Partition readers when ``fromfile`` can be split and its parts joined into ``tofile``, else None."""
+    kind = path_kind(tofile)
+    if kind is None or o.native_requested or "engine" in o.iterableargs:
+        return None
+    if kind == "csv" and not is_flat(tofile):
+        return None  # iterabledata's CSV writer would take each part's first record for a header
+    try:
+        if kind != "parquet" and "x\n".encode(o.toiterableargs.get("encoding", "utf8")) != b"x\n":
+            return None  # parts of UTF-16 and friends do not concatenate
+        readers = plan_partitions(fromfile, blocksize, None, **o.iterableargs)
+    except Exception:
+        return None  # the single task reports what is wrong with the file
+    if len(readers) < 2 or not all(isinstance(r, _SPLIT_READERS) for r in readers):
+        return None
+    return readers
+
+
+@dataclass
+class ConvertRun:
+    """One parallel ``convert`` call: where it runs and how it reports."""
+
+    client: Any
+    fromfile: str
+    tofile: str
+    job: str
+    retries: int
+    show_progress: bool
+    progress: Progress | None
+    start: float
+
+    def one(self, task: FileTask) -> Any:
+        """Convert the whole file in one task."""
+        key = _task_key("iterable-convert", self.fromfile, self.tofile, self.job, task.rows, task.options.columnar)
+        with ProgressBar(1, "Converting", unit="file", enabled=self.show_progress) as bar:
+            (future,) = self.client.compute([delayed(task, pure=False)(dask_key_name=key)], retries=self.retries)
+            out = gather_one(future, self.fromfile, self.tofile)
+            bar.update(1)
+        return out
+
+    def split(self, o: ConvertOptions, readers: list[Any]) -> Any:
+        """Scan the flat columns, convert each partition to a part file, join the parts."""
+        src, dst, job = self.fromfile, self.tofile, self.job
+        token = tokenize(src, dst, job, "split")
+        keys = delayed(ScanKeys(src, dst, tuple(readers), o), pure=False)(
+            dask_key_name=f"iterable-convert-keys-{token}"
+        )
+        parts = [
+            delayed(PartTask(src, dst, job, reader, o), pure=False)(
+                keys, dask_key_name=f"iterable-convert-part-{token}-{i}"
+            )
+            for i, reader in enumerate(readers)
+        ]
+        join = delayed(JoinParts(src, dst, job, o), pure=False)(parts, dask_key_name=f"iterable-convert-join-{token}")
+        *part_futures, join_future = self.client.compute([*parts, join], retries=self.retries)
+        rows = 0
+        with ProgressBar(len(parts), "Converting", unit="part", enabled=self.show_progress) as bar:
+            for future in as_completed(part_futures, loop=self.client.loop):
+                part = gather_one(future, src, dst)
+                bar.update(1)
+                if isinstance(part, Exception):
+                    continue
+                rows += part.rows_in
+                bar.set_postfix_str(f"{rows:,} rows")
+                stats = {"rows_read": rows, "rows_written": rows, "elapsed": time.time() - self.start}
+                call_progress(self.progress, {**stats, **NO_ESTIMATES})
+            return gather_one(join_future, src, dst)
+
+    def run(self, o: ConvertOptions, blocksize: int | None) -> Any:
+        """Columnar in one task where it applies, else split into parts, else one row-path task."""
+        pair = (path_kind(self.fromfile), path_kind(self.tofile))
+        if o.columnar and not o.native_requested and pair in COLUMNAR_PAIRS:
+            out = self.one(FileTask(self.fromfile, self.tofile, self.job, o, rows=False))
+            if not isinstance(out, ColumnarUnavailable):
+                return out
+            o = dataclasses.replace(o, columnar=False)
+        readers = split_readers(self.fromfile, self.tofile, o, blocksize)
+        if readers is not None:
+            out = self.split(o, readers)
+            if not isinstance(out, SplitFallback):
+                return out
+        return self.one(FileTask(self.fromfile, self.tofile, self.job, o))
+
+
+def convert_files(
+    client: Any,
+    todo: list[tuple[int, str, str]],
+    job: str,
+    o: ConvertOptions,
+    retries: int,
+    show_progress: bool,
+    progress: Progress | None,
+    start: float,
+    total: int,
+) -> dict[int, Any]:
+    """One task per ``(index, source, target)``, reported as they finish; ``{index: result or error}``."""
+    tasks = [
+        delayed(FileTask(src, dst, job, o), pure=False)(dask_key_name=_task_key("iterable-convert", src, dst, job))
+        for _, src, dst in todo
+    ]
+    futures = client.compute(tasks, retries=retries)
+    where = {future.key: item for future, item in zip(futures, todo, strict=True)}
+    out: dict[int, Any] = {}
+    rows_in = rows_out = 0
+    with ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar:
+        for done, future in enumerate(as_completed(futures, loop=client.loop), 1):
+            index, src, dst = where[future.key]
+            value = out[index] = as_result(gather_one(future, src, dst), src, dst)
+            bar.update(1)
+            if isinstance(value, Exception):
+                logger.error("Error converting %s: %s", src, value)
+                continue
+            rows_in, rows_out = rows_in + value.rows_in, rows_out + value.rows_out
+            bar.set_postfix_str(f"{rows_out:,} rows")
+            stats = {"file_index": total - len(todo) + done, "total_files": total, "current_file": src}
+            stats.update(file_rows_read=value.rows_in, file_rows_written=value.rows_out)
+            stats.update(rows_read=rows_in, rows_written=rows_out, elapsed=time.time() - start)
+            call_progress(progress, stats)
+    return out
+
+
+def bulk_totals(results: list[FileConversionResult]) -> dict[str, Any]:
+    """The aggregate fields of a BulkConversionResult, as iterabledata computes them."""
+    ok = [r for r in results if r.success]
+    errors: list[Exception] = []
+    for r in results:
+        if r.error is not None:
+            errors.append(r.error)
+        elif r.result is not None:
+            errors.extend(r.result.errors)
+    return {
+        "total_files": len(results),
+        "successful_files": len(ok),
+        "failed_files": len(results) - len(ok),
+        "total_rows_in": sum(r.result.rows_in for r in ok if r.result is not None),
+        "total_rows_out": sum(r.result.rows_out for r in ok if r.result is not None),
+        "file_results": results,
+        "errors": errors,
+    }
