@@ -24,9 +24,8 @@ from iterable.types import BulkConversionResult, ConversionResult, FileConversio
 from . import config
 from .atomic import TEMP_PREFIX, new_job_token, sweep_temporaries
 from .cluster import get_client
-from .columnar import path_kind
-from .convert_checks import check_targets, is_complete, prepare_dest, sweep_stale_temporaries
-from .convert_run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files
+from .convert_checks import check_infer_types, check_targets, is_complete, prepare_dest, sweep_stale_temporaries
+from .convert_run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files, part_blocksize
 from .convert_tasks import ConvertOptions
 from .progress import call_progress
 
@@ -74,11 +73,6 @@ def _options(
         is_flatten=is_flatten,
         progress_interval=progress_interval,
     )
-
-
-def _check_infer_types(targets: list[str]) -> None:
-    if any(path_kind(t) != "parquet" for t in targets):
-        raise ValueError("infer_types=True applies to CSV/TSV sources converted to .parquet targets only")
 
 
 def convert(
@@ -145,8 +139,10 @@ def convert(
     resume : bool, default False
         Return at once (``skipped=True``) when ``tofile`` is complete by the
         rule of :func:`iterable_dask.convert_checks.is_complete`.
-    blocksize : int, str or None, default ``iterable-dask.blocksize``
-        Bytes per partition of a split source; None never splits.
+    blocksize : int, str or None, default ``"default"``
+        Bytes per partition of a split source; None never splits. The default
+        cuts about two parts per worker thread, of at least 1 MiB and at
+        most ``iterable-dask.blocksize`` each.
     columnar : bool, default True
         Allow the pyarrow fast path.
     infer_types : bool, default False
@@ -208,13 +204,13 @@ def convert(
         raise FileNotFoundError(2, "Source file (fromfile) not found", fromfile)
     check_targets([(fromfile, tofile)], "tofile")
     if infer_types:
-        _check_infer_types([tofile])
+        check_infer_types([tofile])
     if resume:
         if is_complete(fromfile, tofile):
             return ParallelConversionResult(rows_in=0, rows_out=0, elapsed_seconds=time.time() - start, skipped=True)
         sweep_stale_temporaries([tofile])
-    blocksize = config.resolve_blocksize(blocksize)
     dask_client = get_client(client, scheduler, workers=workers)
+    blocksize = part_blocksize(blocksize, fromfile, dask_client)
     job = new_job_token()
     retries = config.resolve_retries(retries)
     run = ConvertRun(dask_client, fromfile, tofile, job, retries, show_progress, progress, start)
@@ -360,7 +356,7 @@ def bulk_convert(
     pairs = [(f, upstream._generate_output_filename(f, dest, pattern, to_ext)) for f in files]
     check_targets(pairs, "pattern" if pattern else "to_ext")
     if infer_types:
-        _check_infer_types([t for _, t in pairs])
+        check_infer_types([t for _, t in pairs])
     skipped = {i for i, (src, dst) in enumerate(pairs) if resume and is_complete(src, dst)}
     todo = [(i, src, dst) for i, (src, dst) in enumerate(pairs) if i not in skipped]
     if resume:

@@ -22,6 +22,7 @@ from .columnar import path_kind
 
 __all__ = [
     "check_format",
+    "check_infer_types",
     "check_targets",
     "check_writable",
     "is_complete",
@@ -88,6 +89,12 @@ def check_targets(pairs: list[tuple[str, str]], argument: str) -> None:
         seen[key] = source
     for folder in {os.path.dirname(t) for _, t in pairs}:
         check_writable(folder, argument)
+
+
+def check_infer_types(targets: list[str]) -> None:
+    """``infer_types`` applies to Parquet targets only."""
+    if any(path_kind(t) != "parquet" for t in targets):
+        raise ValueError("infer_types=True applies to CSV/TSV sources converted to .parquet targets only")
 
 
 def is_complete(source: str, target: str) -> bool:

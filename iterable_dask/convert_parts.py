@@ -34,8 +34,8 @@ from iterable.types import ConversionResult
 
 from .atomic import atomic_target, temp_path
 from .columnar import path_kind
-from .convert_tasks import ConvertOptions, error_or_raise, iter_ranges
-from .exceptions import EmptySourceError, UnsplittableFileError
+from .convert_tasks import ConvertOptions, empty_source_error, error_or_raise, iter_ranges
+from .exceptions import UnsplittableFileError
 
 __all__ = ["JoinParts", "PartResult", "PartTask", "ScanKeys", "SplitFallback"]
 
@@ -165,14 +165,15 @@ class JoinParts:
     options: ConvertOptions
 
     def __call__(self, parts: list[PartResult | Exception]) -> ConversionResult | Exception:
-        for part in parts:
-            if isinstance(part, Exception):
-                return part
+        # A fallback first: after a bad split a later part may fail on what is not an error in one piece.
+        fallback = next((p for p in parts if isinstance(p, SplitFallback)), None)
+        error = fallback or next((p for p in parts if isinstance(p, Exception)), None)
+        if error is not None:
+            return error
         done = [p for p in parts if isinstance(p, PartResult)]
         rows_in, rows_out = sum(p.rows_in for p in done), sum(p.rows_out for p in done)
         if rows_in == 0:
-            msg = f"{self.source!r} has no records (an empty file or a header alone); {self.target!r} was not written"
-            return EmptySourceError(msg, self.source, self.target, "EmptySourceError")
+            return empty_source_error(self.source, self.target)
         try:
             with atomic_target(self.target, self.job) as tmp:
                 if path_kind(self.target) == "parquet":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError
@@ -24,6 +25,7 @@ from distributed import as_completed
 from iterable.helpers.detect import is_flat
 from iterable.types import ConversionResult, FileConversionResult
 
+from . import config
 from .columnar import ColumnarUnavailable, path_kind
 from .convert_parts import JoinParts, PartTask, ScanKeys, SplitFallback
 from .convert_tasks import ConvertOptions, FileTask, conversion_error
@@ -31,7 +33,7 @@ from .progress import ProgressBar, call_progress
 from .read import plan_partitions
 from .readers import CSVRange, JSONLinesRange, ParquetRowGroups
 
-__all__ = ["ConvertRun", "bulk_totals", "convert_files", "split_readers"]
+__all__ = ["ConvertRun", "bulk_totals", "convert_files", "part_blocksize", "split_readers"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,20 @@ def split_readers(fromfile: str, tofile: str, o: ConvertOptions, blocksize: int 
     if len(readers) < 2 or not all(isinstance(r, _SPLIT_READERS) for r in readers):
         return None
     return readers
+
+
+_MIN_BLOCK = 1 << 20
+
+
+def part_blocksize(blocksize: int | str | None, fromfile: str, client: Any) -> int | None:
+    """Bytes per part: as given, or by default about two parts per worker thread."""
+    if blocksize != "default":
+        return config.resolve_blocksize(blocksize)
+    cap = config.resolve_blocksize("default")
+    if cap is None:
+        return None
+    threads = max(1, sum(client.nthreads().values()))
+    return max(_MIN_BLOCK, min(cap, -(-os.path.getsize(fromfile) // (2 * threads))))
 
 
 @dataclass

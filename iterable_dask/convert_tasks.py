@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ from typing import Any
 
 from iterable.convert.batch import BatchSelection, native_batch_supported
 from iterable.convert.core import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_HEADERS_DETECT_LIMIT,
+    DEFAULT_PROGRESS_INTERVAL,
     _build_output_args,
     _close_quietly,
     _ConvertMetrics,
@@ -44,7 +48,15 @@ from .exceptions import EmptySourceError, FileConversionError, UnsplittableFileE
 from .read import plan_partitions
 from .readers import CSVRange, JSONLinesRange
 
-__all__ = ["ConvertOptions", "FileTask", "conversion_error", "convert_rows", "error_or_raise", "iter_ranges"]
+__all__ = [
+    "ConvertOptions",
+    "FileTask",
+    "conversion_error",
+    "convert_rows",
+    "empty_source_error",
+    "error_or_raise",
+    "iter_ranges",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +72,10 @@ class ConvertOptions:
 
     iterableargs: dict[str, Any] = field(default_factory=dict)
     toiterableargs: dict[str, Any] = field(default_factory=dict)
-    scan_limit: int | None = 1000
-    batch_size: int = 50000
+    scan_limit: int | None = DEFAULT_HEADERS_DETECT_LIMIT
+    batch_size: int = DEFAULT_BATCH_SIZE
     is_flatten: bool = False
-    progress_interval: int = 1000
+    progress_interval: int = DEFAULT_PROGRESS_INTERVAL
     use_native_batch: bool = False
     selection: Any = None
     strict_native: bool = False
@@ -106,6 +118,12 @@ def conversion_error(source: str, target: str, e: BaseException) -> FileConversi
     return err
 
 
+def empty_source_error(source: str, target: str) -> EmptySourceError:
+    """The error of a source without records (parallel conversions write no output for it)."""
+    message = f"{source!r} has no records (an empty file or a header alone); {target!r} was not written"
+    return EmptySourceError(message, source, target, "EmptySourceError")
+
+
 def error_or_raise(source: str, target: str, e: Exception) -> FileConversionError:
     """The error to return; a transient one is raised instead, so Dask retries the task."""
     err = conversion_error(source, target, e)
@@ -116,8 +134,6 @@ def error_or_raise(source: str, target: str, e: Exception) -> FileConversionErro
 
 def _portable(errors: list[Exception], source: str, target: str) -> list[Exception]:
     """Recorded (non-fatal) errors in a form that pickles back to the caller."""
-    import pickle
-
     out: list[Exception] = []
     for e in errors:
         try:
@@ -135,6 +151,7 @@ def _range_readers(source: str, iterableargs: dict[str, Any]) -> list[Any] | Non
 
 
 def iter_ranges(readers: list[Any] | tuple[Any, ...], head: list[Any] | None = None) -> Iterator[Any]:
+    """Records of the readers in order, lazily; ``head`` stands for the first reader's, already read."""
     for i, reader in enumerate(readers):
         yield from (head if i == 0 and head is not None else reader())
 
@@ -246,13 +263,7 @@ class FileTask:
             with atomic_target(self.target, self.job) as tmp:
                 result = self._convert(tmp)
                 if result.rows_in == 0:
-                    raise EmptySourceError(
-                        f"{self.source!r} has no records (an empty file or a header alone); "
-                        f"{self.target!r} was not written",
-                        self.source,
-                        self.target,
-                        "EmptySourceError",
-                    )
+                    raise empty_source_error(self.source, self.target)
             return result
         except ColumnarUnavailable as e:
             return e

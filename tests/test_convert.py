@@ -414,3 +414,11 @@ def test_task_callables_and_errors_pickle(tmp_path):
     # A task called in this process converts like iterabledata.
     assert isinstance(FileTask(source, target, "job", options)(), ConversionResult)
     assert sequential(target) == sequential(source)
+
+
+def test_without_a_client_an_embedded_cluster_runs_it(tmp_path):
+    source = write_sources(tmp_path / "in", ["a.csv", "b.jsonl"], n=40)
+    with dask.config.set({"iterable-dask.embedded-cluster.mode": "thread", "iterable-dask.workers": 2}):
+        result = bulk_convert(source, str(tmp_path / "out"), to_ext="parquet", parallel=True)
+    assert (result.successful_files, result.total_rows_out) == (2, 80)
+    assert sequential(str(tmp_path / "out" / "a.parquet")) == sequential(os.path.join(source, "a.csv"))
