@@ -1,0 +1,192 @@
+"""Benchmark: iterable_dask's parallel convert/bulk_convert against iterabledata's sequential ones.
+
+Runs in one process, side by side, on a LocalCluster of 2 worker processes
+with 1 thread each on 127.0.0.1, and checks every parallel output equals
+iterabledata's sequential output before printing each speed-up next to its
+target from GitHub issue 4:
+
+* 8 CSV files of 100k rows to JSON Lines with ``bulk_convert``: >= 1.8x
+* the same files to Parquet: >= 8x
+* one 1M-row CSV to JSON Lines with ``convert(parallel=True)``: >= 1.5x
+
+Data is generated under ``benchmarks/data/`` (gitignored) and reused.
+Each timing is the best of ``--repeat`` runs; the cluster is started and
+warmed up (modules imported on the workers) before any timing.
+
+Usage::
+
+    python benchmarks/bench_convert.py            # the issue's sizes
+    python benchmarks/bench_convert.py --small    # a quick check (ratios not meaningful)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow.parquet as pq
+from distributed import Client, LocalCluster
+from iterable.convert.core import bulk_convert as iterabledata_bulk_convert
+from iterable.convert.core import convert as iterabledata_convert
+
+import iterable_dask
+from iterable_dask.sample import write_sample
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
+
+
+def ensure_csv(path: str, rows: int, seed: int) -> str:
+    """Write a sample CSV of ``rows`` rows unless the same one is there already (a stamp records it)."""
+    folder, name = os.path.split(path)
+    stamp = os.path.join(os.path.dirname(folder), "stamps", f"{name}.{rows}.{seed}")
+    if not (os.path.exists(path) and os.path.exists(stamp)):
+        write_sample(path, rows, seed=seed, start=seed * rows)
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w"):
+            pass
+    return path
+
+
+def best_of(repeat: int, run: Callable[[], Any], reset: Callable[[], None]) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        reset()
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def fresh(folder: str) -> Callable[[], None]:
+    def reset() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+
+    return reset
+
+
+def same_text(a: str, b: str) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def same_parquet(a: str, b: str) -> bool:
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    return ta.replace_schema_metadata(None).equals(tb.replace_schema_metadata(None))
+
+
+def same_outputs(ours: str, theirs: str) -> bool:
+    names = sorted(os.listdir(theirs))
+    if sorted(os.listdir(ours)) != names:
+        return False
+    compare = same_parquet if names[0].endswith(".parquet") else same_text
+    return all(compare(os.path.join(ours, n), os.path.join(theirs, n)) for n in names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="10x smaller data, for a quick check")
+    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs per timing")
+    parser.add_argument("--threads", action="store_true", help="also time iterabledata's own thread mode")
+    args = parser.parse_args(argv)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+    scale = 10 if args.small else 1
+    files_rows, big_rows = 100_000 // scale, 1_000_000 // scale
+    src = os.path.join(DATA, "small" if args.small else "full")
+    csv_dir = os.path.join(src, "csv")
+    print(f"Generating data under {src} (reused when present) ...", flush=True)
+    for i in range(8):
+        ensure_csv(os.path.join(csv_dir, f"part-{i}.csv"), files_rows, seed=i)
+    big = ensure_csv(os.path.join(src, "big.csv"), big_rows, seed=99)
+    out = os.path.join(src, "out")
+
+    rows: list[tuple[str, float, float, float | None, bool]] = []
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        # Warm up: import iterabledata, pyarrow and iterable_dask on both workers.
+        warm = os.path.join(out, "warm")
+        fresh(warm)()
+        for ext in ("jsonl", "parquet"):
+            iterable_dask.bulk_convert(csv_dir, warm, to_ext=ext, parallel=True, client=client)
+            iterable_dask.convert(big, os.path.join(warm, f"big.{ext}"), parallel=True, client=client)
+
+        for ext, target in (("jsonl", 1.8), ("parquet", 8.0)):
+            seq_dir, par_dir = os.path.join(out, f"seq-{ext}"), os.path.join(out, f"par-{ext}")
+            print(f"8 CSV files -> {ext} ...", flush=True)
+            seq = best_of(
+                args.repeat, lambda e=ext, d=seq_dir: iterabledata_bulk_convert(csv_dir, d, to_ext=e), fresh(seq_dir)
+            )
+            par = best_of(
+                args.repeat,
+                lambda e=ext, d=par_dir: iterable_dask.bulk_convert(csv_dir, d, to_ext=e, parallel=True, client=client),
+                fresh(par_dir),
+            )
+            rows.append(
+                (f"bulk_convert 8 CSV x {files_rows:,} rows -> {ext}", seq, par, target, same_outputs(par_dir, seq_dir))
+            )
+            if args.threads:
+                thr_dir = os.path.join(out, f"thr-{ext}")
+                thr = best_of(
+                    args.repeat,
+                    lambda e=ext, d=thr_dir: iterabledata_bulk_convert(csv_dir, d, to_ext=e, parallel=True, workers=2),
+                    fresh(thr_dir),
+                )
+                rows.append(
+                    (
+                        f"  (iterabledata's thread mode, for reference) -> {ext}",
+                        seq,
+                        thr,
+                        None,
+                        same_outputs(thr_dir, seq_dir),
+                    )
+                )
+
+        print(f"one {big_rows:,}-row CSV -> jsonl ...", flush=True)
+        seq_dir, par_dir = os.path.join(out, "seq-big"), os.path.join(out, "par-big")
+        seq = best_of(
+            args.repeat, lambda: iterabledata_convert(big, os.path.join(seq_dir, "big.jsonl")), fresh(seq_dir)
+        )
+        par = best_of(
+            args.repeat,
+            lambda: iterable_dask.convert(big, os.path.join(par_dir, "big.jsonl"), parallel=True, client=client),
+            fresh(par_dir),
+        )
+        rows.append((f"convert one {big_rows:,}-row CSV -> jsonl", seq, par, 1.5, same_outputs(par_dir, seq_dir)))
+
+    print()
+    print(f"{'benchmark':<58} {'iterabledata':>12} {'iterable_dask':>13} {'ratio':>7} {'target':>7}  outputs")
+    all_ok = True
+    for name, seq, par, target, equal in rows:
+        ratio = seq / par
+        verdict = "" if target is None else ("ok" if ratio >= target else "BELOW TARGET")
+        all_ok &= equal and (target is None or ratio >= target or args.small)
+        shown = f"{target:.1f}x" if target is not None else ""
+        print(
+            f"{name:<58} {seq:>11.2f}s {par:>12.2f}s {ratio:>6.2f}x {shown:>7}  "
+            f"{'equal' if equal else 'DIFFERENT'} {verdict}"
+        )
+    if args.small:
+        print("\n--small: data 10x smaller, fixed costs dominate; ratios are not comparable to the targets.")
+    shutil.rmtree(out, ignore_errors=True)
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
