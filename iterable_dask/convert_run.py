@@ -10,11 +10,12 @@ the order of the sources.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,16 @@ def gather_one(future: Any, source: str, target: str) -> Any:
         raise
     except Exception as e:  # KilledWorker, or the FileConversionError a transient failure raised
         return conversion_error(source, target, e)
+
+
+@contextlib.contextmanager
+def cancelled_on_error(client: Any, futures: list[Any]) -> Iterator[None]:
+    """Cancel the futures if the caller stops following them (an error, Ctrl-C), so no task lingers."""
+    try:
+        yield
+    except BaseException:
+        client.cancel(futures)
+        raise
 
 
 def _task_key(prefix: str, *token: Any) -> str:
@@ -115,8 +126,11 @@ class ConvertRun:
     def one(self, task: FileTask) -> Any:
         """Convert the whole file in one task."""
         key = _task_key("iterable-convert", self.fromfile, self.tofile, self.job, task.rows, task.options.columnar)
-        with ProgressBar(1, "Converting", unit="file", enabled=self.show_progress) as bar:
-            (future,) = self.client.compute([delayed(task, pure=False)(dask_key_name=key)], retries=self.retries)
+        (future,) = self.client.compute([delayed(task, pure=False)(dask_key_name=key)], retries=self.retries)
+        with (
+            cancelled_on_error(self.client, [future]),
+            ProgressBar(1, "Converting", unit="file", enabled=self.show_progress) as bar,
+        ):
             out = gather_one(future, self.fromfile, self.tofile)
             bar.update(1)
         return out
@@ -135,9 +149,13 @@ class ConvertRun:
             for i, reader in enumerate(readers)
         ]
         join = delayed(JoinParts(src, dst, job, o), pure=False)(parts, dask_key_name=f"iterable-convert-join-{token}")
-        *part_futures, join_future = self.client.compute([*parts, join], retries=self.retries)
+        futures = self.client.compute([*parts, join], retries=self.retries)
+        *part_futures, join_future = futures
         rows = 0
-        with ProgressBar(len(parts), "Converting", unit="part", enabled=self.show_progress) as bar:
+        with (
+            cancelled_on_error(self.client, futures),
+            ProgressBar(len(parts), "Converting", unit="part", enabled=self.show_progress) as bar,
+        ):
             for future in as_completed(part_futures, loop=self.client.loop):
                 part = gather_one(future, src, dst)
                 bar.update(1)
@@ -185,7 +203,10 @@ def convert_files(
     where = {future.key: item for future, item in zip(futures, todo, strict=True)}
     out: dict[int, Any] = {}
     rows_in = rows_out = 0
-    with ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar:
+    with (
+        cancelled_on_error(client, futures),
+        ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar,
+    ):
         for done, future in enumerate(as_completed(futures, loop=client.loop), 1):
             index, src, dst = where[future.key]
             value = out[index] = as_result(gather_one(future, src, dst), src, dst)
