@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -10,6 +11,9 @@ import sys
 import dask
 import pytest
 from distributed import Client, LocalCluster
+
+# Clusters closing after pytest has closed its capture streams must not log into them.
+logging.getLogger("distributed").setLevel(logging.WARNING)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
