@@ -25,6 +25,7 @@ import codecs
 import csv
 import json
 import os
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -41,6 +42,8 @@ _JSONL_READ_ARGS = frozenset({"encoding"})
 _PARQUET_WRITE_ARGS = frozenset({"compression", "keys"})
 _TEXT_WRITE_ARGS = frozenset({"encoding", "delimiter", "quotechar"})
 _JSONL_MAX_BYTES = 512 << 20
+_BLANK_LINE = re.compile(rb"^[ \t\r\x0b\x0c]*$", re.MULTILINE)  # what bytes.strip() empties
+_NON_BLANK = re.compile(rb"[^ \t\r\n\x0b\x0c]")
 _EXACT_DOUBLE = 2**53
 _TEXT_BATCH = 65536
 
@@ -141,12 +144,14 @@ def _csv_to_parquet(source: str, tmp: str, dialect: tuple[str, str, str], opts: 
         return table.num_rows
     types = {name: pa.string() for name in header}
     convert = pcsv.ConvertOptions(column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False)
-    reader = pcsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
-    if reader.schema.names != header or any(t != pa.string() for t in reader.schema.types):
-        raise ColumnarUnavailable("pyarrow read a different header than Python's csv module")
     limit = csv.field_size_limit()
     total = 0
-    with _parquet_writer(tmp, reader.schema, opts["toiterableargs"]) as writer:
+    with (
+        pcsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert) as reader,
+        _parquet_writer(tmp, reader.schema, opts["toiterableargs"]) as writer,
+    ):
+        if reader.schema.names != header or any(t != pa.string() for t in reader.schema.types):
+            raise ColumnarUnavailable("pyarrow read a different header than Python's csv module")
         pending = reader.schema.empty_table()
         for batch in reader:
             for column in batch.columns:
@@ -186,16 +191,18 @@ def _jsonl_to_parquet(source: str, tmp: str, iterableargs: dict[str, Any], opts:
         data = f.read()
     if data.startswith(codecs.BOM_UTF8) or data.count(b"\r") != data.count(b"\r\n"):
         raise ColumnarUnavailable("a BOM or a bare carriage return (a line break to Python only)")
-    lines = [line for line in data.split(b"\n") if line.strip()]
-    if not lines:
+    found = _NON_BLANK.search(data)
+    if found is None:
         return 0
+    start, end = data.rfind(b"\n", 0, found.start()) + 1, data.find(b"\n", found.start())
     try:
-        first = json.loads(lines[0])
+        first = json.loads(data[start : end if end >= 0 else len(data)])
     except ValueError as e:
         raise ColumnarUnavailable(f"the first line is not JSON: {e}") from e
+    lines = data.count(b"\n") + 1 - sum(1 for _ in _BLANK_LINE.finditer(data))  # lines iterabledata parses
     read = pj.ReadOptions(use_threads=False, block_size=16 << 20)
     table = pj.read_json(pa.BufferReader(data), read_options=read)
-    if table.num_rows != len(lines):
+    if table.num_rows != lines:
         raise ColumnarUnavailable("a line holds other than exactly one JSON object")
     if not isinstance(first, dict) or list(first) != table.column_names or any(k.startswith("$") for k in first):
         raise ColumnarUnavailable("the first record lacks a key of a later one, or has extended-JSON keys")

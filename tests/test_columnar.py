@@ -171,6 +171,15 @@ def test_jsonl_cases_where_types_could_differ_fall_back(tmp_path, rows, reason):
         fast(source, str(tmp_path / "ours.parquet"), batch_size=1024)
 
 
+@pytest.mark.parametrize("text", ['{"a": "x"}\n\n  \n{"a": "y"}', '{"a": "x"}\r\n\r\n{"a": "y"}\r\n'])
+def test_blank_lines_and_crlf_in_jsonl(tmp_path, text):
+    source = tmp_path / "d.jsonl"
+    source.write_bytes(text.encode())
+    assert fast(str(source), str(tmp_path / "ours.parquet")) == 2
+    upstream_convert(str(source), str(tmp_path / "theirs.parquet"))
+    assert_same_parquet(str(tmp_path / "ours.parquet"), str(tmp_path / "theirs.parquet"))
+
+
 def test_two_objects_on_one_line_fall_back(tmp_path):
     source = tmp_path / "d.jsonl"
     source.write_text('{"a": "x"}\n{"a": "y"}{"a": "z"}\n', encoding="utf-8")
