@@ -11,7 +11,6 @@ iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.columnar`).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,29 +49,23 @@ class ParallelBulkConversionResult(BulkConversionResult):
     skipped_files: list[str] = field(default_factory=list)
 
 
+def _parallel_result(result: ConversionResult, elapsed: float | None = None) -> ParallelConversionResult:
+    if isinstance(result, ParallelConversionResult) and elapsed is None:
+        return result
+    return ParallelConversionResult(
+        rows_in=result.rows_in,
+        rows_out=result.rows_out,
+        elapsed_seconds=result.elapsed_seconds if elapsed is None else elapsed,
+        bytes_read=result.bytes_read,
+        bytes_written=result.bytes_written,
+        errors=list(result.errors),
+    )
+
+
 def _parallel_only(**options: Any) -> None:
     given = sorted(name for name, value in options.items() if value)
     if given:
         raise ValueError(f"{', '.join(given)} apply to parallel=True only")
-
-
-def _options(
-    iterableargs: dict[str, Any] | None,
-    toiterableargs: dict[str, Any] | None,
-    scan_limit: int,
-    batch_size: int,
-    is_flatten: bool,
-    progress_interval: int,
-) -> ConvertOptions:
-    upstream._validate_convert_args(scan_limit, batch_size)
-    return ConvertOptions(
-        iterableargs=dict(iterableargs or {}),
-        toiterableargs=dict(toiterableargs or {}),
-        scan_limit=scan_limit,
-        batch_size=batch_size,
-        is_flatten=is_flatten,
-        progress_interval=progress_interval,
-    )
 
 
 def convert(
@@ -191,9 +184,13 @@ def convert(
             strict_native=strict_native,
         )
     start = time.time()
-    o = _options(iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval)
-    o = dataclasses.replace(
-        o,
+    o = ConvertOptions.checked(
+        iterableargs,
+        toiterableargs,
+        scan_limit,
+        batch_size,
+        is_flatten,
+        progress_interval,
         use_native_batch=use_native_batch,
         selection=selection,
         strict_native=strict_native,
@@ -220,10 +217,10 @@ def convert(
         sweep_temporaries([os.path.dirname(tofile)], job)
     if isinstance(out, Exception):
         raise out
-    elapsed = time.time() - start
-    stats = {"rows_read": out.rows_in, "rows_written": out.rows_out, "elapsed": elapsed}
+    result = _parallel_result(out, elapsed=time.time() - start)
+    stats = {"rows_read": result.rows_in, "rows_written": result.rows_out, "elapsed": result.elapsed_seconds}
     call_progress(progress, {**stats, **NO_ESTIMATES})
-    return ParallelConversionResult(out.rows_in, out.rows_out, elapsed, errors=list(out.errors))
+    return result
 
 
 def bulk_convert(
@@ -347,8 +344,16 @@ def bulk_convert(
     start = time.time()
     if pattern is None and to_ext is None:
         raise ValueError("Either 'pattern' or 'to_ext' must be specified")
-    o = _options(iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval)
-    o = dataclasses.replace(o, columnar=columnar, infer_types=infer_types)
+    o = ConvertOptions.checked(
+        iterableargs,
+        toiterableargs,
+        scan_limit,
+        batch_size,
+        is_flatten,
+        progress_interval,
+        columnar=columnar,
+        infer_types=infer_types,
+    )
     files = [f for f in upstream._discover_files(source) if not os.path.basename(f).startswith(TEMP_PREFIX)]
     if not files:
         raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
@@ -377,7 +382,7 @@ def bulk_convert(
         if isinstance(value, Exception):
             results.append(FileConversionResult(src, dst, None, value))
         else:
-            results.append(FileConversionResult(src, dst, value))
+            results.append(FileConversionResult(src, dst, _parallel_result(value)))
     return ParallelBulkConversionResult(
         **bulk_totals(results),
         total_elapsed_seconds=time.time() - start,

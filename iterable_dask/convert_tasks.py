@@ -38,6 +38,7 @@ from iterable.convert.core import (
     _run_write_loop,
     _safe_reset,
     _scan_schema_keys,
+    _validate_convert_args,
 )
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
@@ -81,6 +82,29 @@ class ConvertOptions:
     strict_native: bool = False
     columnar: bool = True
     infer_types: bool = False
+
+    @classmethod
+    def checked(
+        cls,
+        iterableargs: dict[str, Any] | None,
+        toiterableargs: dict[str, Any] | None,
+        scan_limit: int | None,
+        batch_size: int,
+        is_flatten: bool,
+        progress_interval: int,
+        **extra: Any,
+    ) -> ConvertOptions:
+        """Options from ``convert``'s arguments, checked as iterabledata checks them."""
+        _validate_convert_args(scan_limit, batch_size)
+        return cls(
+            iterableargs=dict(iterableargs or {}),
+            toiterableargs=dict(toiterableargs or {}),
+            scan_limit=scan_limit,
+            batch_size=batch_size,
+            is_flatten=is_flatten,
+            progress_interval=progress_interval,
+            **extra,
+        )
 
     @property
     def native_requested(self) -> bool:

@@ -100,6 +100,7 @@ def test_bulk_convert_matches_iterabledata_in_order(tmp_path, client, to_ext):
     for a, b in zip(ours.file_results, theirs.file_results, strict=True):
         assert a.success == b.success, (a, b)
         assert (a.result.rows_in, a.result.rows_out) == (b.result.rows_in, b.result.rows_out)
+        assert isinstance(a.result, ConversionResult) and not a.result.skipped
         assert len(a.result.errors) == len(b.result.errors)  # a .tsv read with ',' (as iterabledata does)
         assert_same_output(a.dest_file, b.dest_file)
     assert (ours.total_files, ours.successful_files, ours.total_rows_in, ours.total_rows_out) == (
