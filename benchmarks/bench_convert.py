@@ -9,7 +9,7 @@ target from GitHub issue 4:
 * the same files to Parquet: >= 8x
 * one 1M-row CSV to JSON Lines with ``convert(parallel=True)``: >= 1.5x
 
-Data is generated under ``benchmarks/data/`` (gitignored) and reused.
+Data is generated under ``benchmarks/data/convert/`` (gitignored) and reused.
 Each timing is the best of ``--repeat`` runs; the cluster is started and
 warmed up (modules imported on the workers) before any timing.
 
@@ -39,13 +39,12 @@ import iterable_dask
 from iterable_dask.sample import write_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = os.path.join(HERE, "data")
+DATA = os.path.join(HERE, "data", "convert")
 
 
 def ensure_csv(path: str, rows: int, seed: int) -> str:
     """Write a sample CSV of ``rows`` rows unless the same one is there already (a stamp records it)."""
-    folder, name = os.path.split(path)
-    stamp = os.path.join(os.path.dirname(folder), "stamps", f"{name}.{rows}.{seed}")
+    stamp = os.path.join(DATA, "stamps", os.path.relpath(path, DATA).replace(os.sep, "--") + f".{rows}.{seed}")
     if not (os.path.exists(path) and os.path.exists(stamp)):
         write_sample(path, rows, seed=seed, start=seed * rows)
         os.makedirs(os.path.dirname(stamp), exist_ok=True)
