@@ -136,12 +136,19 @@ class ConvertRun:
         return out
 
     def split(self, o: ConvertOptions, readers: list[Any]) -> Any:
-        """Scan the flat columns, convert each partition to a part file, join the parts."""
+        """Scan the flat columns (flat targets), convert each partition to a part file, join the parts."""
         src, dst, job = self.fromfile, self.tofile, self.job
         token = tokenize(src, dst, job, "split")
-        keys = delayed(ScanKeys(src, dst, tuple(readers), o), pure=False)(
-            dask_key_name=f"iterable-convert-keys-{token}"
-        )
+        keys: Any = []
+        if is_flat(dst):  # the columns first, as a value: a dependency would pin every part to one worker
+            scan = delayed(ScanKeys(src, dst, tuple(readers), o), pure=False)(
+                dask_key_name=f"iterable-convert-keys-{token}"
+            )
+            (future,) = self.client.compute([scan], retries=self.retries)
+            with cancelled_on_error(self.client, [future]):
+                keys = gather_one(future, src, dst)
+            if isinstance(keys, Exception):
+                return keys
         parts = [
             delayed(PartTask(src, dst, job, reader, o), pure=False)(
                 keys, dask_key_name=f"iterable-convert-part-{token}-{i}"
