@@ -29,10 +29,10 @@ from iterable.helpers.detect import detect_file_type, is_flat
 
 from . import config
 from .atomic import new_job_token, sweep_temporaries
-from .chunks import PackedChunk, pack, pack_function, unpack
+from .chunks import PackedChunk, pack_function, unpack
 from .cluster import get_client
 from .exceptions import FileWriteError, UnpicklableFunctionError
-from .parallel_read import ParallelReader
+from .parallel_read import ParallelReader, pack_tree
 from .write import PartitionWriter, flat_keys, write_bag_counts
 
 __all__ = ["FileWriter", "KeyedPartitionWriter", "WrittenFile", "parallel_write", "partition_folder"]
@@ -217,7 +217,7 @@ class _Submitter:
         if self.pool is not None:
             self.futures.append(self.pool.submit(writer, records))
         else:  # one packed blob per file, scattered so that it is not embedded in the task graph
-            data = self.client.scatter(pack(records), hash=False)
+            data = self.client.scatter(pack_tree(records), hash=False)
             key = f"parallel-write-{self.job}-{next(self.keys)}"
             self.futures.append(self.client.submit(writer, data, key=key, pure=False))
 

@@ -18,7 +18,8 @@ import pytest
 from iterable.base import BaseIterable
 
 from iterable_dask import FileWriteError, SourceReadError, parallel_read
-from iterable_dask.parallel_read import ParallelReader, ReadPacked
+from iterable_dask.chunks import unpack
+from iterable_dask.parallel_read import ParallelReader, ReadPacked, pack_tree
 from iterable_dask.readers import JSONLinesRange, WholeFile
 from iterable_dask.sample import write_sample
 
@@ -342,3 +343,14 @@ def test_worker_callables_and_errors_pickle(tmp_path):
     assert (error.source, str(error)) == ("x", "Failed to read source 'x'")
     error = pickle.loads(pickle.dumps(FileWriteError("Failed to write 'y'", path="y")))
     assert (error.path, str(error)) == ("y", "Failed to write 'y'")
+
+
+def test_pack_tree_round_trips_and_falls_back_on_cycles():
+    records = [{"a": [1, 2.5, None], "b": {"c": "d"}}, {"e": b"bytes", "f": (1, 2)}]
+    assert unpack(pack_tree(records)) == records
+    shared = {"k": "v"}
+    assert unpack(pack_tree([shared, shared])) == [shared, shared]
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    clone = unpack(pack_tree([cyclic]))[0]
+    assert clone[0] is clone
