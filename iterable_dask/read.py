@@ -82,8 +82,8 @@ def _ranges(begin: int, size: int, blocksize: int) -> list[tuple[int, int]]:
 
 
 def _plan_file(path: str, blocksize: int | None, iterableargs: dict[str, Any]) -> list[Any]:
-    if blocksize is None:
-        return [WholeFile(path, dict(iterableargs))]
+    if blocksize is None or os.path.getsize(path) <= blocksize:
+        return [WholeFile(path, dict(iterableargs))]  # nothing to split: not even opened here
     it = open_iterable(path, iterableargs=dict(iterableargs))
     try:
         parts = _plan_opened(it, path, blocksize, iterableargs)
