@@ -34,7 +34,7 @@ from iterable.types import ConversionResult
 
 from .atomic import atomic_target, temp_path
 from .columnar import path_kind
-from .convert_tasks import ConvertOptions, empty_source_error, error_or_raise, iter_ranges
+from .convert_tasks import ConvertOptions, empty_source_error, error_or_raise, iter_ranges, same_text_writer
 from .exceptions import UnsplittableFileError
 
 __all__ = ["JoinParts", "PartResult", "PartTask", "ScanKeys", "SplitFallback"]
@@ -99,14 +99,9 @@ class PartTask:
                 if getattr(out, "fobj", None) is not None and hasattr(out.fobj, "flush"):
                     out.fobj.flush()
                 header = os.path.getsize(path)  # a CSV writer has written its header on opening
-                loop = {
-                    "is_flatten": o.is_flatten,
-                    "batch_size": o.batch_size,
-                    "progress_interval": o.progress_interval,
-                }
-                _run_write_loop(
-                    records, out, keys, metrics=metrics, it_in=None, use_totals=False, progress=None, **loop
-                )
+                loop = {"is_flatten": o.is_flatten, "batch_size": o.batch_size, "metrics": metrics}
+                loop.update(progress_interval=o.progress_interval, it_in=None, use_totals=False, progress=None)
+                _run_write_loop(records, same_text_writer(out), keys, **loop)
             finally:
                 _close_quietly(out, "Error closing output file", metrics.errors)
             if metrics.errors:  # which rows a failed batch drops depends on batch boundaries

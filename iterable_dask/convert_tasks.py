@@ -18,6 +18,7 @@ output is decided from the real target name, not the temporary one.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import pickle
 import time
@@ -40,6 +41,7 @@ from iterable.convert.core import (
     _scan_schema_keys,
     _validate_convert_args,
 )
+from iterable.datatypes.jsonl import JSONLinesIterable, date_handler
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
 
@@ -57,6 +59,7 @@ __all__ = [
     "empty_source_error",
     "error_or_raise",
     "iter_ranges",
+    "same_text_writer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -156,6 +159,29 @@ def error_or_raise(source: str, target: str, e: Exception) -> FileConversionErro
     return err
 
 
+class _JSONLinesBulk:
+    """iterabledata's ``JSONLinesIterable.write_bulk`` with one encoder for every record: the same text, faster.
+
+    ``json.dumps(r, ensure_ascii=False, default=date_handler)`` builds that
+    very encoder for each record.
+    """
+
+    def __init__(self, fobj: Any) -> None:
+        self._fobj = fobj
+        self._encode = json.JSONEncoder(ensure_ascii=False, default=date_handler).encode
+
+    def write_bulk(self, records: list[Any]) -> None:
+        if records:
+            self._fobj.write("\n".join(map(self._encode, records)) + "\n")
+
+
+def same_text_writer(out: Any) -> Any:
+    """The writer to give iterabledata's write loop: ``out``, or a faster stand-in writing the same bytes."""
+    if type(out) is JSONLinesIterable and not out._validation_hooks and getattr(out, "fobj", None) is not None:
+        return _JSONLinesBulk(out.fobj)
+    return out
+
+
 def _portable(errors: list[Exception], source: str, target: str) -> list[Exception]:
     """Recorded (non-fatal) errors in a form that pickles back to the caller."""
     out: list[Exception] = []
@@ -235,7 +261,8 @@ def convert_rows(source: str, target: str, tmp: str, o: ConvertOptions, split_re
                 metrics.rows_read = metrics.rows_written = 0
                 _run_write_loop(it_in, it_out, keys, **loop)
         else:
-            _run_write_loop(it_in if readers is None else iter_ranges(readers, head), it_out, keys, **loop)
+            records = it_in if readers is None else iter_ranges(readers, head)
+            _run_write_loop(records, same_text_writer(it_out), keys, **loop)
         _close_quietly(it_out, "Error closing output file", metrics.errors)
         it_out = None
     finally:
