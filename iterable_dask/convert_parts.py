@@ -34,7 +34,7 @@ from iterable.types import ConversionResult
 
 from .atomic import atomic_target, temp_path
 from .columnar import path_kind
-from .convert_tasks import ConvertOptions, empty_source_error, error_or_raise, iter_ranges, same_text_writer
+from .convert_tasks import ConvertOptions, empty_source_error, failure, iter_ranges, same_text_writer, settle
 from .exceptions import UnsplittableFileError
 
 __all__ = ["JoinParts", "PartResult", "PartTask", "ScanKeys", "SplitFallback"]
@@ -72,7 +72,8 @@ class ScanKeys:
         except UnsplittableFileError as e:
             return SplitFallback(str(e))
         except Exception as e:
-            return error_or_raise(self.source, self.target, e)
+            error, transient = failure(self.source, self.target, e)
+        return settle(error, transient)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ class PartTask:
             return SplitFallback(str(e))
         except Exception as e:
             _remove(path)
-            return error_or_raise(self.source, self.target, e)
+            error, transient = failure(self.source, self.target, e)
+        return settle(error, transient)
 
 
 def _remove(path: str) -> None:
@@ -175,8 +177,9 @@ class JoinParts:
                     _join_parquet(done, tmp, self.options.toiterableargs.get("compression", "snappy"))
                 else:
                     _join_text(done, tmp)
+            return ConversionResult(rows_in=rows_in, rows_out=rows_out, elapsed_seconds=0.0)
         except SplitFallback as e:
-            return e
+            return SplitFallback(str(e))
         except Exception as e:
-            return error_or_raise(self.source, self.target, e)
-        return ConversionResult(rows_in=rows_in, rows_out=rows_out, elapsed_seconds=0.0)
+            error, transient = failure(self.source, self.target, e)
+        return settle(error, transient)

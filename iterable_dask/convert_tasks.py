@@ -57,9 +57,10 @@ __all__ = [
     "conversion_error",
     "convert_rows",
     "empty_source_error",
-    "error_or_raise",
+    "failure",
     "iter_ranges",
     "same_text_writer",
+    "settle",
 ]
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class ConvertOptions:
         }
 
 
-def _is_transient(e: BaseException) -> bool:
+def _is_transient(e: BaseException | None) -> bool:
     while e is not None:
         if isinstance(e, (MemoryError, TimeoutError, ConnectionError)):
             return True
@@ -134,29 +135,51 @@ def _is_transient(e: BaseException) -> bool:
     return False
 
 
+def _fresh(e: BaseException) -> BaseException:
+    """A copy of ``e`` without cause, context or traceback.
+
+    Once a worker has reported a failed task, tblib makes its exception
+    classes pickle their causes too, and a cause such as iterabledata's
+    ``FormatParseError`` does not unpickle; so nothing that crosses the wire
+    keeps one.
+    """
+    func, args, *state = e.__reduce_ex__(2)
+    copy = func(*args)
+    if state and isinstance(state[0], dict):
+        copy.__dict__.update(state[0])
+    return copy
+
+
 def conversion_error(source: str, target: str, e: BaseException) -> FileConversionError:
-    """A picklable error naming the file, its cause's type and message."""
+    """A new, picklable error naming the file and its cause's type and message (not the cause itself)."""
     if isinstance(e, FileConversionError):
-        return e
+        return _fresh(e)  # type: ignore[return-value]
     text = " ".join(str(e).split())
     detail = f"{type(e).__name__}: {text[:1000]}" if text else type(e).__name__
-    err = FileConversionError(f"Converting {source!r} to {target!r} failed: {detail}", source, target, type(e).__name__)
-    err.__cause__ = e
-    return err
+    message = f"Converting {source!r} to {target!r} failed: {detail}"
+    return FileConversionError(message, source, target, type(e).__name__)
+
+
+def failure(source: str, target: str, e: BaseException) -> tuple[FileConversionError, bool]:
+    """The error to report for ``e``, and whether retrying the task may help (an I/O error, memory)."""
+    return conversion_error(source, target, e), _is_transient(e)
+
+
+def settle(error: FileConversionError, transient: bool) -> FileConversionError:
+    """Return the error, or raise it so Dask retries the task when that may help.
+
+    Call it outside any ``except`` block: raised there, the error would carry
+    the handled exception as its context.
+    """
+    if transient:
+        raise error
+    return error
 
 
 def empty_source_error(source: str, target: str) -> EmptySourceError:
     """The error of a source without records (parallel conversions write no output for it)."""
     message = f"{source!r} has no records (an empty file or a header alone); {target!r} was not written"
     return EmptySourceError(message, source, target, "EmptySourceError")
-
-
-def error_or_raise(source: str, target: str, e: Exception) -> FileConversionError:
-    """The error to return; a transient one is raised instead, so Dask retries the task."""
-    err = conversion_error(source, target, e)
-    if _is_transient(e):
-        raise err from e
-    return err
 
 
 class _JSONLinesBulk:
@@ -187,8 +210,9 @@ def _portable(errors: list[Exception], source: str, target: str) -> list[Excepti
     out: list[Exception] = []
     for e in errors:
         try:
-            pickle.loads(pickle.dumps(e))
-            out.append(e)
+            copy = _fresh(e)
+            pickle.loads(pickle.dumps(copy))
+            out.append(copy)  # type: ignore[arg-type]
         except Exception:
             out.append(conversion_error(source, target, e))
     return out
@@ -302,7 +326,7 @@ class FileTask:
                 if o.infer_types and path_kind(self.source) == "csv":  # inferred types exist there only
                     raise ValueError(f"infer_types=True needs pyarrow's CSV reader, which refused the file: {e}") from e
                 if not self.rows:
-                    raise ColumnarUnavailable(str(e)) from e
+                    raise ColumnarUnavailable(str(e)) from None
                 logger.debug("Columnar path unavailable for %r: %s", self.source, e)
         try:
             return convert_rows(self.source, self.target, tmp, o)
@@ -317,6 +341,7 @@ class FileTask:
                     raise empty_source_error(self.source, self.target)
             return result
         except ColumnarUnavailable as e:
-            return e
+            return ColumnarUnavailable(str(e))
         except Exception as e:
-            return error_or_raise(self.source, self.target, e)
+            error, transient = failure(self.source, self.target, e)
+        return settle(error, transient)

@@ -154,7 +154,8 @@ def test_each_bad_file_is_its_own_error_and_the_rest_convert(tmp_path, client):
         assert not os.path.exists(by_name[name].dest_file)
     assert isinstance(by_name["empty.csv"].error, EmptySourceError)
     assert isinstance(by_name["header.csv"].error, EmptySourceError)
-    assert "byte offset 9" in str(by_name["malformed.jsonl"].error)
+    malformed = str(by_name["malformed.jsonl"].error)
+    assert "malformed.jsonl:2" in malformed or "byte offset 9" in malformed  # line 2, by either reader
     assert (result.successful_files, result.failed_files) == (1, len(failed))
     assert result.errors == [by_name[n].error for n in sorted(by_name) if n in failed]
     assert os.listdir(tmp_path / "out") == ["good.jsonl"]
@@ -423,3 +424,31 @@ def test_without_a_client_an_embedded_cluster_runs_it(tmp_path):
         result = bulk_convert(source, str(tmp_path / "out"), to_ext="parquet", parallel=True)
     assert (result.successful_files, result.total_rows_out) == (2, 80)
     assert sequential(str(tmp_path / "out" / "a.parquet")) == sequential(os.path.join(source, "a.csv"))
+
+
+def _install_tblib_pickling() -> None:
+    """What a worker does once it reports a failed task: that error's classes then pickle causes and contexts."""
+    from tblib import pickling_support
+
+    from iterable_dask.exceptions import FileConversionError
+
+    pickling_support.install(FileConversionError(""), OSError())
+
+
+def test_errors_cross_the_wire_after_workers_reported_failures(tmp_path, client):
+    """Errors and recorded errors come back without causes that would not unpickle in the caller."""
+    client.run(_install_tblib_pickling)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "malformed.jsonl").write_text('{"a": 1}\n{"a": \n')
+    (folder / "lies.parquet").write_text("a,b\n1,2\n")
+    write_sample(str(folder / "ragged.tsv"), 50)  # read with ',' as iterabledata does: write errors recorded
+    result = bulk_convert(str(folder), str(tmp_path / "out"), to_ext="csv", parallel=True, client=client)
+    by_name = {os.path.basename(r.source_file): r for r in result.file_results}
+    for name in ("malformed.jsonl", "lies.parquet"):
+        error = by_name[name].error
+        assert error.error_type == "FormatParseError" and "Failed to parse" in str(error), error
+    ragged = by_name["ragged.tsv"]
+    theirs = upstream_convert(str(folder / "ragged.tsv"), str(tmp_path / "theirs.csv"))
+    assert ragged.success and len(ragged.result.errors) == len(theirs.errors) > 0
+    assert [str(e) for e in ragged.result.errors] == [str(e) for e in theirs.errors]
