@@ -48,7 +48,7 @@ from iterable.types import ConversionResult
 from .atomic import atomic_target
 from .columnar import ColumnarUnavailable, convert_columnar, path_kind
 from .exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
-from .read import plan_partitions
+from .read import plan_source_iterable
 from .readers import CSVRange, JSONLinesRange
 
 __all__ = [
@@ -65,8 +65,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Byte ranges a worker reads one after another when it converts a whole file.
-STREAM_BLOCK = 4 << 20
+#: Records per byte range a worker reads, one range after another, when it converts a whole file.
+STREAM_RECORDS = 25_000
+#: iterableargs the range readers reproduce (they copy the dialect from iterabledata's own reader).
+_SPLIT_SAFE_ARGS = frozenset({"encoding", "delimiter", "quotechar", "keys", "autodetect", "format"})
 _TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.ENOSPC, errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR, errno.ENOMEM})
 _TRANSIENT_ERRNOS |= {getattr(errno, name) for name in ("ESTALE", "EDQUOT") if hasattr(errno, name)}
 
@@ -220,7 +222,13 @@ def _portable(errors: list[Exception], source: str, target: str) -> list[Excepti
 
 def _range_readers(source: str, iterableargs: dict[str, Any]) -> list[Any] | None:
     """Byte-range readers giving iterabledata's records faster, or None for other files."""
-    parts = plan_partitions(source, STREAM_BLOCK, None, **iterableargs)
+    if set(iterableargs) - _SPLIT_SAFE_ARGS:
+        return None
+    it = open_iterable(source, iterableargs=dict(iterableargs))
+    try:
+        parts = plan_source_iterable(it, STREAM_RECORDS)
+    finally:
+        it.close()
     return parts if parts and all(isinstance(p, (CSVRange, JSONLinesRange)) for p in parts) else None
 
 
