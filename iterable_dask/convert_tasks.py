@@ -1,18 +1,24 @@
 """Picklable conversion tasks: each opens its own source on a worker and writes its own output.
 
 Only descriptors (paths, options, byte ranges) travel to the workers and only
-a :class:`ConversionResult`, a small :class:`PartResult` or an error travel
-back; no record crosses the network.
+a :class:`ConversionResult` (or the small part results of
+:mod:`iterable_dask.convert_parts`) or an error travel back; no record
+crosses the network.
 
 Errors are returned as values, not raised, when retrying cannot help (a
 malformed line stays malformed), so Dask does not re-run them; transient ones
-(an I/O error, memory) are raised so the task's ``retries`` apply. A worker
-that dies mid-task is the scheduler's business: it re-runs the task elsewhere
-until ``distributed.scheduler.allowed-failures`` is exceeded.
+(an I/O error, memory) are raised so the task's ``retries`` apply. Either way
+they are new :class:`FileConversionError` objects carrying the cause's type
+and message but not the cause, which might not unpickle in the caller. A
+worker that dies mid-task is the scheduler's business: it re-runs the task
+elsewhere until ``distributed.scheduler.allowed-failures`` is exceeded.
 
 The row path mirrors iterabledata's ``convert`` step by step and reuses its
 helpers (``iterable.convert.core``), with one difference that matters: flat
-output is decided from the real target name, not the temporary one.
+output is decided from the real target name, not the temporary one. Plain
+CSV, TSV and JSON Lines sources are read by the foundation's byte-range
+readers (the same records, faster), and JSON Lines targets are written with
+one JSON encoder per task (the same text, faster).
 """
 
 from __future__ import annotations
