@@ -31,8 +31,9 @@ from . import config
 from .atomic import new_job_token
 from .chunks import PackedChunk, pack, unpack
 from .cluster import get_client
-from .exceptions import SourceReadError
+from .exceptions import PartitionReadError, SourceReadError
 from .read import plan_partitions
+from .readers import WholeFile
 from .sources import expand_sources, source_name
 
 __all__ = ["ParallelReader", "ReadPacked", "pack_tree", "parallel_read"]
@@ -62,14 +63,46 @@ def pack_tree(records: list[Any]) -> PackedChunk:
     return PackedChunk(buffer.getvalue(), len(records))
 
 
+def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
+    """:class:`WholeFile`'s records, packed ``size`` at a time while reading (no list of every record)."""
+    it = None
+    chunks: list[PackedChunk] = []
+    try:
+        it = open_iterable(reader.path, iterableargs=dict(reader.iterableargs))
+        records = iter(it)
+        while chunk := list(islice(records, size)):
+            chunks.append(pack_tree(chunk))
+        return chunks
+    except Exception as e:
+        pos = getattr(it, "pos", None)
+        where = f" after record {pos}" if pos else ""
+        message = f"Failed to read {reader.path!r}{where}: {type(e).__name__}: {e}"
+        raise PartitionReadError(message, filename=reader.path) from e
+    finally:
+        if it is not None:
+            with contextlib.suppress(Exception):
+                it.close()
+
+
 @dataclass(frozen=True)
 class ReadPacked:
-    """Worker task: call a partition reader, return its records as one :class:`PackedChunk`."""
+    """Worker task: read one partition, return its records as packed chunks of ``chunk_size``.
+
+    Small chunks keep both sides fast: the worker never holds every record
+    of a whole file at once, and the caller rebuilds one chunk at a time
+    (rebuilding a million records in one piece costs several times more,
+    mostly in the garbage collector).
+    """
 
     reader: Any
+    chunk_size: int = 1000
 
-    def __call__(self) -> PackedChunk:
-        return pack_tree(self.reader())
+    def __call__(self) -> list[PackedChunk]:
+        size = self.chunk_size
+        if type(self.reader) is WholeFile:
+            return _whole_file_chunks(self.reader, size)
+        records = self.reader()
+        return [pack_tree(records[i : i + size]) for i in range(0, len(records), size)]
 
 
 class _Buffer:
@@ -231,7 +264,8 @@ def _cluster_main(state: _State, client: Any, indices: list[int], blocksize: Any
                 if idx in failed:
                     break
                 key = f"parallel-read-{job}-{next(keys)}"
-                yield [idx, client.submit(ReadPacked(part), key=key, retries=retries, pure=False), None]
+                task = ReadPacked(part, state.chunk)
+                yield [idx, client.submit(task, key=key, retries=retries, pure=False), None]
 
     def deliver(entry: list[Any]) -> bool:
         idx, future, error = entry
@@ -241,7 +275,7 @@ def _cluster_main(state: _State, client: Any, indices: list[int], blocksize: Any
             return False
         if future is not None:
             try:
-                chunk = future.result()
+                chunks = future.result()
             except (Exception, asyncio.CancelledError) as e:
                 error = e
         if error is not None:
@@ -249,8 +283,10 @@ def _cluster_main(state: _State, client: Any, indices: list[int], blocksize: Any
             client.cancel([e[1] for e in pending if e[0] == idx and e[1] is not None])
             return state.put(idx, _ERROR, error)
         if future is not None:
-            if not state.put(idx, _DATA, chunk, len(chunk)):
-                return False
+            entry[1] = future = None  # release the result on the cluster before waiting for room
+            for chunk in chunks:
+                if not state.put(idx, _DATA, chunk, len(chunk)):
+                    return False
             counts[idx] -= 1
         return counts[idx] > 0 or state.put(idx, _DONE, None)
 
@@ -482,9 +518,11 @@ def parallel_read(
         ``iterable-dask.read-buffer``). Records move in chunks of ``chunk_size``
         (default ``iterable-dask.chunk-size``, at most ``buffer``) and each
         thread also holds the chunk it fills, so at most ``buffer + workers *
-        chunk_size`` records are read ahead of the consumer. In process mode a
-        chunk is a partition (see ``blocksize``), one packed blob, and a
-        partition larger than ``buffer`` waits for an empty buffer.
+        chunk_size`` records are read ahead of the consumer. In process mode
+        the same bound holds for records; besides, the packed (compact) chunks
+        of one partition (see ``blocksize``) wait here, and at most
+        ``iterable-dask.in-flight-per-worker`` partitions per worker thread are
+        read ahead on the cluster.
     on_error : {"raise", "skip"}
         ``"raise"``: a failing source stops every reader and raises
         :class:`SourceReadError` naming it. ``"skip"``: log a warning, record it

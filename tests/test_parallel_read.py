@@ -281,10 +281,13 @@ def test_skip_keeps_order_of_the_good_sources(tmp_path, mixed):
     assert got == sequential(mixed[0]) + [{"bad-file": i} for i in range(30)] + sequential(mixed[1])
 
 
-def test_process_mode_failure_names_the_source(tmp_path, mixed, client):
+@pytest.mark.parametrize(
+    ("blocksize", "cause"), [(None, "after record 300: FormatParseError"), (2000, "Malformed JSON line")]
+)
+def test_process_mode_failure_names_the_source(tmp_path, mixed, client, blocksize, cause):
     bad = _bad_jsonl(str(tmp_path / "bad.jsonl"), good=300)
-    with pytest.raises(SourceReadError, match=r"bad\.jsonl.*PartitionReadError.*Malformed JSON") as info:
-        list(parallel_read([*mixed, bad], client=client))
+    with pytest.raises(SourceReadError, match=rf"bad\.jsonl.*PartitionReadError: .*{cause}") as info:
+        list(parallel_read([*mixed, bad], client=client, blocksize=blocksize))
     assert info.value.source == bad
     assert type(info.value.__cause__).__name__ == "PartitionReadError"
 
@@ -335,10 +338,12 @@ def test_parallel_mode_comes_from_config(mixed, cluster):
 
 def test_worker_callables_and_errors_pickle(tmp_path):
     path = write_sample(str(tmp_path / "a.jsonl"), 10)
-    for task in [ReadPacked(WholeFile(path, {})), ReadPacked(JSONLinesRange(path, 0, os.path.getsize(path)))]:
+    for task in [ReadPacked(WholeFile(path, {}), 4), ReadPacked(JSONLinesRange(path, 0, os.path.getsize(path)), 4)]:
         clone = pickle.loads(pickle.dumps(task))
         assert clone == task
-        assert pickle.loads(pickle.dumps(clone())).count == 10
+        chunks = pickle.loads(pickle.dumps(clone()))
+        assert [len(c) for c in chunks] == [4, 4, 2]
+        assert [r for c in chunks for r in unpack(c)] == sequential(path)
     error = pickle.loads(pickle.dumps(SourceReadError("Failed to read source 'x'", source="x")))
     assert (error.source, str(error)) == ("x", "Failed to read source 'x'")
     error = pickle.loads(pickle.dumps(FileWriteError("Failed to write 'y'", path="y")))
