@@ -17,13 +17,14 @@ import csv
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
 from iterable.helpers.detect import open_iterable
 
-from .chunks import PackedChunk, unpack
+from .chunks import PackedChunk, gc_paused, unpack
 from .exceptions import PartitionReadError, UnsplittableFileError
 
 __all__ = [
@@ -95,51 +96,74 @@ class CSVRange:
     quotechar: str = '"'
 
     def __call__(self) -> list[dict[str, Any]]:
+        with gc_paused:
+            return self._read()
+
+    def _read(self) -> list[dict[str, Any]]:
         if self.fieldnames is None:  # empty file: no header, no records
             return []
         data, base, at_eof = _read_range(self.path, self.start, self.end, self.header_end)
         if not data:
             return []
-        lines = list(io.StringIO(_decode(data, self.encoding, self.path, base), newline=""))
+        lines = split_lines(_decode(data, self.encoding, self.path, base))
         n_lines = len(lines)
-        # A sentinel line after the range lets a record that continues past the
-        # range end show itself (the reader asks for one line too many).
-        feed = iter(lines) if at_eof else chain(lines, _SENTINEL_LINE)
+        # A sentinel line after the range: a record still open at the range end
+        # swallows it, where a complete last line leaves it as a blank row.
+        feed = lines if at_eof else chain(lines, _SENTINEL_LINE)
         reader = csv.reader(feed, delimiter=self.delimiter, quotechar=self.quotechar)
-        names = list(self.fieldnames)
-        lf = len(names)
-        out: list[dict[str, Any]] = []
-        append = out.append
         try:
-            while reader.line_num < n_lines:
-                row = next(reader)
-                if not row:  # csv.DictReader skips blank lines
-                    continue
-                lr = len(row)
-                d = dict(zip(names, row, strict=False))
-                if lf < lr:
-                    d[None] = row[lf:]
-                elif lf > lr:
-                    for key in names[lr:]:
-                        d[key] = None
-                append(d)
-        except (csv.Error, StopIteration) as e:
+            rows = list(reader)
+        except csv.Error as e:
             offset = _offset_of_line(lines, reader.line_num - 1, self.encoding, base)
             raise PartitionReadError(
                 f"CSV parse error in {self.path!r} at byte offset {offset}: {e}",
                 filename=self.path,
                 offset=offset,
             ) from e
-        if reader.line_num > n_lines:
-            offset = _offset_of_line(lines, n_lines - 1, self.encoding, base)
-            raise UnsplittableFileError(
-                f"{self.path!r} has a CSV record that spans several lines (a quoted newline) "
-                f"across the byte-range boundary near offset {offset}; it cannot be split safely. "
-                "Read it with blocksize=None (one partition per file).",
-                filename=self.path,
-                offset=offset,
-            )
-        return out
+        if not at_eof:
+            if reader.line_num != n_lines + 1 or not rows or rows[-1]:
+                offset = _offset_of_line(lines, n_lines - 1, self.encoding, base)
+                raise UnsplittableFileError(
+                    f"{self.path!r} has a CSV record that spans several lines (a quoted newline) "
+                    f"across the byte-range boundary near offset {offset}; it cannot be split safely. "
+                    "Read it with blocksize=None (one partition per file).",
+                    filename=self.path,
+                    offset=offset,
+                )
+            rows.pop()  # the sentinel's blank row
+        return rows_to_dicts(rows, self.fieldnames)
+
+
+def rows_to_dicts(rows: list[list[str]], fieldnames: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Dicts as :class:`csv.DictReader` makes them: blank rows skipped, extras under ``None``, missing as None."""
+    names = list(fieldnames)
+    lf = len(names)
+    if all(len(row) == lf for row in rows):  # the common case, with no blank or ragged row
+        return [dict(zip(names, row, strict=True)) for row in rows] if lf else []
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if not row:
+            continue
+        lr = len(row)
+        d = dict(zip(names, row, strict=False))
+        if lf < lr:
+            d[None] = row[lf:]
+        elif lf > lr:
+            for key in names[lr:]:
+                d[key] = None
+        out.append(d)
+    return out
+
+
+_EXOTIC_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def split_lines(text: str, keepends: bool = True) -> list[str]:
+    """Lines as a text file opened with ``newline=""`` gives them (split at \\n, \\r, \\r\\n only)."""
+    if _EXOTIC_BREAKS.search(text) is None:
+        return text.splitlines(keepends)  # the same split, much faster
+    lines = list(io.StringIO(text, newline=""))
+    return lines if keepends else [line.rstrip("\r\n") for line in lines]
 
 
 @dataclass(frozen=True)
@@ -152,6 +176,10 @@ class JSONLinesRange:
     encoding: str = "utf8"
 
     def __call__(self) -> list[Any]:
+        with gc_paused:
+            return self._read()
+
+    def _read(self) -> list[Any]:
         data, base, _ = _read_range(self.path, self.start, self.end, 0)
         if not data:
             return []
@@ -160,7 +188,8 @@ class JSONLinesRange:
         append = out.append
         # newline=None: universal newlines, as iterabledata's text file reader.
         text = _decode(data, self.encoding, self.path, base)
-        lines = list(io.StringIO(text, newline=None))
+        # The lines a universal-newline text file gives (iterabledata's reader), without their ends.
+        lines = split_lines(text, keepends=False)
         for index, line in enumerate(lines):
             if not line.strip():
                 continue

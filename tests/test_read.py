@@ -252,3 +252,33 @@ def test_file_size_is_not_read_in_the_caller(tmp_path):
     parts = plan_partitions(path, blocksize=256_000)
     assert len(parts) == -(-(os.path.getsize(path) - parts[0].header_end) // 256_000)
     assert all(isinstance(p, CSVRange) for p in parts)
+
+
+def test_gc_pause_is_shared_and_restored():
+    import gc
+
+    from iterable_dask.chunks import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused:
+        assert not gc.isenabled()
+        with gc_paused:
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused:
+            pass
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()
+
+
+def test_exotic_line_breaks_split_as_a_text_file_would(tmp_path):
+    data = "a,b\nx\u2028y,1\nz\x0cw,2\n".encode()
+    path = _write_bytes(tmp_path, "exotic.csv", data)
+    assert _split_results(path, 3) == sequential(path)
+    jdata = '{"a": "x\u2028y"}\n{"a": "\x85"}\n'.encode()
+    jpath = _write_bytes(tmp_path, "exotic.jsonl", jdata)
+    assert _split_results(jpath, 3) == sequential(jpath)
