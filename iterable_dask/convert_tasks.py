@@ -30,6 +30,7 @@ import pickle
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from iterable.convert.batch import BatchSelection, native_batch_supported
@@ -191,19 +192,26 @@ def empty_source_error(source: str, target: str) -> EmptySourceError:
 
 
 class _JSONLinesBulk:
-    """iterabledata's ``JSONLinesIterable.write_bulk`` with one encoder for every record: the same text, faster.
+    """iterabledata's ``JSONLinesIterable.write_bulk``, the same text with less work per record.
 
-    ``json.dumps(r, ensure_ascii=False, default=date_handler)`` builds that
-    very encoder for each record.
+    iterabledata calls ``json.dumps(r, ensure_ascii=False, default=date_handler)``
+    for each record, which builds a ``JSONEncoder`` and then the C encoder
+    for every record; here one C encoder serves a whole batch (a new one per
+    batch, so a failing record leaves no state behind, as in iterabledata).
     """
 
     def __init__(self, fobj: Any) -> None:
         self._fobj = fobj
-        self._encode = json.JSONEncoder(ensure_ascii=False, default=date_handler).encode
+
+    def _encoder(self) -> Any:
+        if c_make_encoder is None:  # no C accelerator: exactly what json.dumps does
+            return json.JSONEncoder(ensure_ascii=False, default=date_handler).encode
+        chunks = c_make_encoder({}, date_handler, encode_basestring, None, ": ", ", ", False, False, True)
+        return lambda record: "".join(chunks(record, 0))
 
     def write_bulk(self, records: list[Any]) -> None:
         if records:
-            self._fobj.write("\n".join(map(self._encode, records)) + "\n")
+            self._fobj.write("\n".join(map(self._encoder(), records)) + "\n")
 
 
 def same_text_writer(out: Any) -> Any:
