@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import data_path, report, sample_csv, small, two_worker_cluster  # noqa: E402
+from common import data_path, report, sample_csv, small, two_worker_cluster
 
 
 def _calibrate(target_seconds: float = 100e-6) -> int:
@@ -115,7 +115,9 @@ def main() -> int:
         seq = in_child("sequential", src, data_path("seq.jsonl"), "trivial", None, spin)
         auto = in_child("auto", src, data_path("auto.jsonl"), "trivial", address, spin)
         assert filecmp.cmp(data_path("seq.jsonl"), data_path("auto.jsonl"), shallow=False), "outputs differ"
-        ok &= report(f"trivial function: auto (ran {auto['mode']}) vs sequential", seq["seconds"], auto["seconds"], 0.95)
+        ok &= report(
+            f"trivial function: auto (ran {auto['mode']}) vs sequential", seq["seconds"], auto["seconds"], 0.95
+        )
 
         big = sample_csv(f"pipe-{big_rows}.csv", big_rows)
         mem = {}

@@ -13,10 +13,10 @@ import dask.bag as db
 from iterable import open_iterable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import report, sample_csv, small, timed, two_worker_cluster  # noqa: E402
+from common import report, sample_csv, small, timed, two_worker_cluster
 
-import iterable_dask  # noqa: E402
-from iterable_dask import read_bag, records_to_bag  # noqa: E402
+import iterable_dask
+from iterable_dask import read_bag, records_to_bag
 
 
 def sequential_count(path: str) -> int:
