@@ -10,8 +10,10 @@ target from GitHub issue 4:
 * one 1M-row CSV to JSON Lines with ``convert(parallel=True)``: >= 1.5x
 
 Data is generated under ``benchmarks/data/convert/`` (gitignored) and reused.
-Each timing is the best of ``--repeat`` runs; the cluster is started and
-warmed up (modules imported on the workers) before any timing.
+Each timing is the best of ``--repeat`` rounds in which the contenders take
+turns; the cluster is started and warmed up (modules imported on the
+workers) before any timing. The load average is printed with the results:
+other work on the machine lowers the ratios.
 
 Usage::
 
@@ -28,6 +30,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -53,13 +56,18 @@ def ensure_csv(path: str, rows: int, seed: int) -> str:
     return path
 
 
-def best_of(repeat: int, run: Callable[[], Any], reset: Callable[[], None]) -> float:
-    best = float("inf")
+def interleaved(repeat: int, contenders: dict[str, tuple[Callable[[], Any], str]]) -> dict[str, float]:
+    """Best wall time of each contender over ``repeat`` rounds, the contenders taking turns in each round.
+
+    Taking turns spreads whatever else the machine does over all of them.
+    """
+    best = dict.fromkeys(contenders, float("inf"))
     for _ in range(repeat):
-        reset()
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
+        for name, (run, folder) in contenders.items():
+            fresh(folder)()
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -97,7 +105,7 @@ def same_outputs(ours: str, theirs: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="10x smaller data, for a quick check")
-    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs per timing")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many rounds per timing")
     parser.add_argument("--threads", action="store_true", help="also time iterabledata's own thread mode")
     args = parser.parse_args(argv)
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -113,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     out = os.path.join(src, "out")
 
     rows: list[tuple[str, float, float, float | None, bool]] = []
+    load_before = os.getloadavg()[0]
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
@@ -127,47 +136,35 @@ def main(argv: list[str] | None = None) -> int:
             iterable_dask.convert(big, os.path.join(warm, f"big.{ext}"), parallel=True, client=client)
 
         for ext, target in (("jsonl", 1.8), ("parquet", 8.0)):
-            seq_dir, par_dir = os.path.join(out, f"seq-{ext}"), os.path.join(out, f"par-{ext}")
             print(f"8 CSV files -> {ext} ...", flush=True)
-            seq = best_of(
-                args.repeat, lambda e=ext, d=seq_dir: iterabledata_bulk_convert(csv_dir, d, to_ext=e), fresh(seq_dir)
-            )
-            par = best_of(
-                args.repeat,
-                lambda e=ext, d=par_dir: iterable_dask.bulk_convert(csv_dir, d, to_ext=e, parallel=True, client=client),
-                fresh(par_dir),
-            )
-            rows.append(
-                (f"bulk_convert 8 CSV x {files_rows:,} rows -> {ext}", seq, par, target, same_outputs(par_dir, seq_dir))
-            )
+            seq_dir, par_dir, thr_dir = (os.path.join(out, f"{name}-{ext}") for name in ("seq", "par", "thr"))
+            contenders = {
+                "seq": (partial(iterabledata_bulk_convert, csv_dir, seq_dir, to_ext=ext), seq_dir),
+                "par": (
+                    partial(iterable_dask.bulk_convert, csv_dir, par_dir, to_ext=ext, parallel=True, client=client),
+                    par_dir,
+                ),
+            }
             if args.threads:
-                thr_dir = os.path.join(out, f"thr-{ext}")
-                thr = best_of(
-                    args.repeat,
-                    lambda e=ext, d=thr_dir: iterabledata_bulk_convert(csv_dir, d, to_ext=e, parallel=True, workers=2),
-                    fresh(thr_dir),
-                )
-                rows.append(
-                    (
-                        f"  (iterabledata's thread mode, for reference) -> {ext}",
-                        seq,
-                        thr,
-                        None,
-                        same_outputs(thr_dir, seq_dir),
-                    )
-                )
+                thr = partial(iterabledata_bulk_convert, csv_dir, thr_dir, to_ext=ext, parallel=True, workers=2)
+                contenders["thr"] = (thr, thr_dir)
+            best = interleaved(args.repeat, contenders)
+            name = f"bulk_convert 8 CSV x {files_rows:,} rows -> {ext}"
+            rows.append((name, best["seq"], best["par"], target, same_outputs(par_dir, seq_dir)))
+            if args.threads:
+                name = f"  (iterabledata's thread mode, for reference) -> {ext}"
+                rows.append((name, best["seq"], best["thr"], None, same_outputs(thr_dir, seq_dir)))
 
         print(f"one {big_rows:,}-row CSV -> jsonl ...", flush=True)
         seq_dir, par_dir = os.path.join(out, "seq-big"), os.path.join(out, "par-big")
-        seq = best_of(
-            args.repeat, lambda: iterabledata_convert(big, os.path.join(seq_dir, "big.jsonl")), fresh(seq_dir)
-        )
-        par = best_of(
-            args.repeat,
-            lambda: iterable_dask.convert(big, os.path.join(par_dir, "big.jsonl"), parallel=True, client=client),
-            fresh(par_dir),
-        )
-        rows.append((f"convert one {big_rows:,}-row CSV -> jsonl", seq, par, 1.5, same_outputs(par_dir, seq_dir)))
+        seq_big, par_big = os.path.join(seq_dir, "big.jsonl"), os.path.join(par_dir, "big.jsonl")
+        contenders = {
+            "seq": (partial(iterabledata_convert, big, seq_big), seq_dir),
+            "par": (partial(iterable_dask.convert, big, par_big, parallel=True, client=client), par_dir),
+        }
+        best = interleaved(args.repeat, contenders)
+        name = f"convert one {big_rows:,}-row CSV -> jsonl"
+        rows.append((name, best["seq"], best["par"], 1.5, same_outputs(par_dir, seq_dir)))
 
     print()
     print(f"{'benchmark':<58} {'iterabledata':>12} {'iterable_dask':>13} {'ratio':>7} {'target':>7}  outputs")
@@ -181,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<58} {seq:>11.2f}s {par:>12.2f}s {ratio:>6.2f}x {shown:>7}  "
             f"{'equal' if equal else 'DIFFERENT'} {verdict}"
         )
+    print(f"\nload average (1 min) before: {load_before:.2f}, after: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.small:
         print("\n--small: data 10x smaller, fixed costs dominate; ratios are not comparable to the targets.")
     shutil.rmtree(out, ignore_errors=True)
