@@ -29,7 +29,7 @@ from iterable.helpers.detect import open_iterable
 
 from . import config
 from .atomic import new_job_token
-from .chunks import PackedChunk, pack, unpack
+from .chunks import PackedChunk, gc_paused, pack, unpack
 from .cluster import get_client
 from .exceptions import PartitionReadError, SourceReadError
 from .read import plan_partitions
@@ -70,9 +70,12 @@ def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
     try:
         it = open_iterable(reader.path, iterableargs=dict(reader.iterableargs))
         records = iter(it)
-        while chunk := list(islice(records, size)):
-            chunks.append(pack_tree(chunk))
-        return chunks
+        while True:
+            with gc_paused:  # parsed records hold no cycles: no collections while building a chunk
+                chunk = list(islice(records, size))
+                if not chunk:
+                    return chunks
+                chunks.append(pack_tree(chunk))
     except Exception as e:
         pos = getattr(it, "pos", None)
         where = f" after record {pos}" if pos else ""
