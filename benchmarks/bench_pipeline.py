@@ -97,27 +97,47 @@ def in_child(kind: str, src: str, dst: str, func_name: str, scheduler: str | Non
     return result
 
 
+def best_of(rounds: int, *contenders):
+    """Run the contenders in turn ``rounds`` times; the fastest run of each."""
+    best = [None] * len(contenders)
+    for _ in range(rounds):
+        for i, run in enumerate(contenders):
+            result = run()
+            if best[i] is None or result["seconds"] < best[i]["seconds"]:
+                best[i] = result
+    return best
+
+
 def main() -> int:
     rows = 10_000 if small() else 100_000
     big_rows = 200_000 if small() else 3_000_000
     src = sample_csv(f"pipe-{rows}.csv", rows)
     spin = _calibrate()
     os.environ["BENCH_SPIN"] = str(spin)  # the worker processes inherit it
-    print(f"# {rows} CSV rows -> JSON Lines; CPU-bound function calibrated to ~100 µs ({spin} iterations)")
+    print(
+        f"# {rows} CSV rows -> JSON Lines; CPU-bound function calibrated to ~100 µs ({spin} iterations); "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     ok = True
     with two_worker_cluster() as client:
         address = client.scheduler.address
-        seq = in_child("sequential", src, data_path("seq.jsonl"), "cpu_bound", None, spin)
-        par = in_child("process", src, data_path("par.jsonl"), "cpu_bound", address, spin)
+        # Contenders take turns; the best of each is kept (the machine is shared and noisy).
+        seq, par = best_of(
+            2,
+            lambda: in_child("sequential", src, data_path("seq.jsonl"), "cpu_bound", None, spin),
+            lambda: in_child("process", src, data_path("par.jsonl"), "cpu_bound", address, spin),
+        )
         assert filecmp.cmp(data_path("seq.jsonl"), data_path("par.jsonl"), shallow=False), "outputs differ"
         ok &= report("CPU-bound ~100 µs/record: process, 2 workers vs sequential", seq["seconds"], par["seconds"], 1.8)
 
-        seq = in_child("sequential", src, data_path("seq.jsonl"), "trivial", None, spin)
-        auto = in_child("auto", src, data_path("auto.jsonl"), "trivial", address, spin)
-        assert filecmp.cmp(data_path("seq.jsonl"), data_path("auto.jsonl"), shallow=False), "outputs differ"
-        ok &= report(
-            f"trivial function: auto (ran {auto['mode']}) vs sequential", seq["seconds"], auto["seconds"], 0.95
+        seq, auto = best_of(
+            3,
+            lambda: in_child("sequential", src, data_path("seq.jsonl"), "trivial", None, spin),
+            lambda: in_child("auto", src, data_path("auto.jsonl"), "trivial", address, spin),
         )
+        assert filecmp.cmp(data_path("seq.jsonl"), data_path("auto.jsonl"), shallow=False), "outputs differ"
+        label = f"trivial function: auto (ran {auto['mode']}) vs sequential"
+        ok &= report(label, seq["seconds"], auto["seconds"], 0.95)
 
         big = sample_csv(f"pipe-{big_rows}.csv", big_rows)
         mem = {}
