@@ -64,7 +64,11 @@ def pack_tree(records: list[Any]) -> PackedChunk:
 
 
 def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
-    """:class:`WholeFile`'s records, packed ``size`` at a time while reading (no list of every record)."""
+    """:class:`WholeFile`'s records, packed ``size`` at a time while reading (no list of every record).
+
+    A failure is a :class:`PartitionReadError` holding the original's type and
+    message but not the original itself, which might not unpickle in the caller.
+    """
     it = None
     chunks: list[PackedChunk] = []
     try:
@@ -79,12 +83,14 @@ def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
     except Exception as e:
         pos = getattr(it, "pos", None)
         where = f" after record {pos}" if pos else ""
-        message = f"Failed to read {reader.path!r}{where}: {type(e).__name__}: {e}"
-        raise PartitionReadError(message, filename=reader.path) from e
+        error = PartitionReadError(
+            f"Failed to read {reader.path!r}{where}: {type(e).__name__}: {e}", filename=reader.path
+        )
     finally:
         if it is not None:
             with contextlib.suppress(Exception):
                 it.close()
+    raise error  # outside the except block: no cause or context crosses the wire
 
 
 @dataclass(frozen=True)

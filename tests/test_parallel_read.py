@@ -292,6 +292,25 @@ def test_process_mode_failure_names_the_source(tmp_path, mixed, client, blocksiz
     assert type(info.value.__cause__).__name__ == "PartitionReadError"
 
 
+def _install_tblib_pickling() -> None:
+    """What a worker does once it reports a failure: those errors' classes then pickle causes and contexts."""
+    from iterable.exceptions import FormatParseError
+    from tblib import pickling_support
+
+    from iterable_dask import PartitionReadError
+
+    pickling_support.install(PartitionReadError("x"), FormatParseError("jsonl", "x"))
+
+
+def test_process_mode_errors_cross_the_wire_without_causes(tmp_path, client):
+    client.run(_install_tblib_pickling)
+    bad = _bad_jsonl(str(tmp_path / "bad.jsonl"), good=3)
+    with pytest.raises(SourceReadError, match=r"bad\.jsonl.*FormatParseError") as info:
+        list(parallel_read([bad], client=client, blocksize=None))
+    cause = info.value.__cause__
+    assert type(cause).__name__ == "PartitionReadError" and cause.__cause__ is None and cause.__context__ is None
+
+
 def test_process_mode_skip_drops_the_failing_partition(tmp_path, mixed, client):
     bad = _bad_jsonl(str(tmp_path / "bad.jsonl"), good=300)
     reader = parallel_read([*mixed, bad], client=client, on_error="skip", blocksize=None, ordered=True)
