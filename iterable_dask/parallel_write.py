@@ -112,12 +112,23 @@ class FileWriter:
             if folder:
                 os.makedirs(folder, exist_ok=True)
             written = PartitionWriter(self.path, self.job, args, self.batch_size)(records)
+            return (self.path, written[0][1] if written else 0)
         except Exception as e:
-            raise FileWriteError(f"Failed to write {self.path!r}: {type(e).__name__}: {e}", path=self.path) from e
-        return (self.path, written[0][1] if written else 0)
+            error = FileWriteError(f"Failed to write {self.path!r}: {type(e).__name__}: {e}", path=self.path)
+            cause = e if _round_trips(e) else None
+        raise error from cause  # outside the except block: no context, and a cause only if it unpickles
 
     def __hash__(self) -> int:
         return hash((self.path, self.job))
+
+
+def _round_trips(error: BaseException) -> bool:
+    """Whether an error survives pickling (a worker's error crosses to the caller with its cause)."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

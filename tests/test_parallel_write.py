@@ -129,6 +129,8 @@ def test_a_failing_file_names_itself_and_leaves_no_partial_output(tmp_path, mode
     with pytest.raises(FileWriteError, match=r"part-00001\.jsonl.*TypeError: keys must be str") as info:
         parallel_write(iter(records), dest, records_per_file=100, workers=1, **_options(mode, client))
     assert info.value.path == os.path.join(dest, "part-00001.jsonl")
+    if mode == "thread":
+        assert isinstance(info.value.__cause__, TypeError)
     assert _temporaries(dest) == []
     assert not os.path.exists(info.value.path)
     for path in _visible_files(dest):  # whatever was completed is whole
