@@ -134,8 +134,8 @@ def convert(
         rule of :func:`iterable_dask.convert_checks.is_complete`.
     blocksize : int, str or None, default ``"default"``
         Bytes per partition of a split source; None never splits. The default
-        cuts about two parts per worker thread, of at least 1 MiB and at
-        most ``iterable-dask.blocksize`` each.
+        cuts about four parts per worker thread (so a slow one delays the
+        end little), of at least 1 MiB and at most ``iterable-dask.blocksize``.
     columnar : bool, default True
         Allow the pyarrow fast path.
     infer_types : bool, default False

@@ -97,17 +97,18 @@ def split_readers(fromfile: str, tofile: str, o: ConvertOptions, blocksize: int 
 
 
 _MIN_BLOCK = 1 << 20
+_PARTS_PER_THREAD = 4
 
 
 def part_blocksize(blocksize: int | str | None, fromfile: str, client: Any) -> int | None:
-    """Bytes per part: as given, or by default about two parts per worker thread."""
+    """Bytes per part: as given, or by default about four parts per worker thread."""
     if blocksize != "default":
         return config.resolve_blocksize(blocksize)
     cap = config.resolve_blocksize("default")
     if cap is None:
         return None
     threads = max(1, sum(client.nthreads().values()))
-    return max(_MIN_BLOCK, min(cap, -(-os.path.getsize(fromfile) // (2 * threads))))
+    return max(_MIN_BLOCK, min(cap, -(-os.path.getsize(fromfile) // (_PARTS_PER_THREAD * threads))))
 
 
 @dataclass
