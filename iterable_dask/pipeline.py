@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 #: Records processed in the caller to time ``process_func`` in auto mode.
 SAMPLE_RECORDS = 2000
 SAMPLE_SECONDS = 0.25
+#: Function and state blobs up to this size travel inside each task instead of being scattered.
+_INLINE_BYTES = 64 * 1024
 
 
 def _function_name(func: Any) -> str:
@@ -295,6 +297,11 @@ class Pipeline(_UpstreamPipeline):
         running, workers = cluster_capacity(self.client, self.scheduler, self.workers)
         return decide_mode(timing, workers, self.chunk_size, remaining, running)
 
+    @staticmethod
+    def _inline_or_scatter(client: Any, blob: bytes) -> Any:
+        """A small blob rides inside each task (no dependency to track); a large one is scattered once."""
+        return client.scatter(blob, broadcast=True, hash=False) if len(blob) > _INLINE_BYTES else blob
+
     def _picklable(self) -> bool:
         try:
             cloudpickle.dumps((self._user_func, self.setup), protocol=5)
@@ -335,8 +342,12 @@ class Pipeline(_UpstreamPipeline):
         client = get_client(self.client, self.scheduler, workers=self.workers, mode=mode)
         blob, token = self._shipped_function(client)
         base = copy.deepcopy(state)  # what every task starts from
-        func_ref = client.scatter(blob, broadcast=True, hash=False) if blob else blob
-        state_ref = client.scatter(pickle.dumps(base, protocol=5), broadcast=True, hash=False)
+        # Small blobs ride along with each task; a large one (a model in a closure) is scattered once.
+        func_ref = client.scatter(blob, broadcast=True, hash=False) if len(blob) > _INLINE_BYTES else blob
+        state_blob = pickle.dumps(base, protocol=5)
+        state_ref = (
+            client.scatter(state_blob, broadcast=True, hash=False) if len(state_blob) > _INLINE_BYTES else state_blob
+        )
         task = ChunkTask(
             skip_nulls=self.skip_nulls,
             keep_results=self.destination is not None,

@@ -483,3 +483,15 @@ def test_arguments_are_checked(source_csv):
             iterable_dask.pipeline(s, None, enrich, parallel=True, chunk_size=0)
         with pytest.raises(ValueError, match="process_func is required"):
             iterable_dask.pipeline(s, None, None, parallel=True)
+
+
+def test_a_large_closure_is_scattered_once(tmp_path, source_csv, client):
+    model = bytes(range(256)) * 1000  # 256 kB captured by the function: shipped once, not per task
+
+    def predict(record, state):
+        return {"id": record["id"], "byte": model[int(record["id"]) % len(model)]}
+
+    run_parallel(
+        source_csv, str(tmp_path / "out.jsonl"), predict, parallel_mode="process", chunk_size=500, client=client
+    )
+    assert [r["byte"] for r in sequential(str(tmp_path / "out.jsonl"))] == [i % 256 for i in range(N)]
