@@ -242,14 +242,14 @@ class WholeFile:
         except Exception as e:
             pos = getattr(it, "pos", None)
             where = f" after record {pos}" if pos else ""
-            raise PartitionReadError(
-                f"Failed to read {self.path!r}{where}: {type(e).__name__}: {e}",
-                filename=self.path,
-            ) from e
+            error = PartitionReadError(f"Failed to read {self.path!r}{where}: {type(e).__name__}: {e}", self.path)
         finally:
             if it is not None:
                 with contextlib.suppress(Exception):
                     it.close()
+        # Raised outside the except block, without its cause: Dask would ship the cause
+        # too, and some of iterabledata's errors do not unpickle in the caller.
+        raise error
 
     def __hash__(self) -> int:
         return hash((self.path, tuple(sorted(map(repr, self.iterableargs.items())))))

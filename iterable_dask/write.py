@@ -30,14 +30,17 @@ def flat_keys(records: Iterable[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def write_records(records: Iterable[Any], path: str, toiterableargs: dict[str, Any], batch_size: int) -> int:
+def write_records(
+    records: Iterable[Any], path: str, toiterableargs: dict[str, Any], batch_size: int, target: str | None = None
+) -> int:
     """Write records to ``path`` through iterabledata (not atomic); return the count.
 
     Flat targets (CSV, Parquet ...) get the union of the records' keys as
-    columns, in order of first appearance, unless ``keys`` is given.
+    columns, in order of first appearance, unless ``keys`` is given. ``target``
+    is the final name when ``path`` is a temporary one: the format is judged on it.
     """
     args = dict(toiterableargs)
-    if is_flat(path):
+    if is_flat(os.path.basename(target or path)):
         records = list(records)
         args.setdefault("keys", flat_keys(records))
     out = open_iterable(path, mode="w", iterableargs=args)
@@ -82,7 +85,7 @@ class PartitionWriter:
             yield from iterator
 
         with atomic_target(self.path, self.job) as tmp:
-            count = write_records(all_records(), tmp, self.toiterableargs, self.batch_size)
+            count = write_records(all_records(), tmp, self.toiterableargs, self.batch_size, target=self.path)
         return [(self.path, count)]
 
     def __hash__(self) -> int:

@@ -100,3 +100,14 @@ def test_a_worker_killed_during_the_write_leaves_no_partial_file(tmp_path):
     assert len(files) == 4
     assert [r for f in files for r in sequential(f)] == records
     assert sorted(os.listdir(out)) == [os.path.basename(f) for f in files]
+
+
+def test_csv_partitions_with_different_keys(tmp_path, client):
+    """The format is judged on the target's name, not the temporary one (which has more dots)."""
+    records = [{"a": "1"}, {"a": "2", "b": "x"}, {"c": "3"}]
+    files = write_bag(records_to_bag(records, chunk_size=3), str(tmp_path / "out"), to_ext="csv", client=client)
+    assert sequential(files[0]) == [
+        {"a": "1", "b": "", "c": ""},
+        {"a": "2", "b": "x", "c": ""},
+        {"a": "", "b": "", "c": "3"},
+    ]
