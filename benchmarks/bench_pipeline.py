@@ -22,14 +22,16 @@ from common import data_path, report, sample_csv, small, two_worker_cluster
 
 
 def _calibrate(target_seconds: float = 100e-6) -> int:
+    """Iterations of :func:`_spin` that take ``target_seconds``: the fastest of several trials,
+    so that other work on the machine does not make the function cheaper than asked."""
     n = 1000
-    while True:
+    best = float("inf")
+    for _ in range(7):
         start = time.perf_counter()
         for _ in range(200):
             _spin(n)
-        per_call = (time.perf_counter() - start) / 200
-        if per_call > 0:
-            return max(1, int(n * target_seconds / per_call))
+        best = min(best, (time.perf_counter() - start) / 200)
+    return max(1, int(n * target_seconds / best))
 
 
 def _spin(n: int) -> int:

@@ -342,12 +342,8 @@ class Pipeline(_UpstreamPipeline):
         client = get_client(self.client, self.scheduler, workers=self.workers, mode=mode)
         blob, token = self._shipped_function(client)
         base = copy.deepcopy(state)  # what every task starts from
-        # Small blobs ride along with each task; a large one (a model in a closure) is scattered once.
-        func_ref = client.scatter(blob, broadcast=True, hash=False) if len(blob) > _INLINE_BYTES else blob
-        state_blob = pickle.dumps(base, protocol=5)
-        state_ref = (
-            client.scatter(state_blob, broadcast=True, hash=False) if len(state_blob) > _INLINE_BYTES else state_blob
-        )
+        func_ref = self._inline_or_scatter(client, blob)
+        state_ref = self._inline_or_scatter(client, pickle.dumps(base, protocol=5))
         task = ChunkTask(
             skip_nulls=self.skip_nulls,
             keep_results=self.destination is not None,
