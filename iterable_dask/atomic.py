@@ -14,9 +14,19 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 
-__all__ = ["TEMP_PREFIX", "atomic_target", "new_job_token", "sweep_temporaries", "temp_path"]
+__all__ = ["TEMP_PREFIX", "atomic_target", "ensure_output_folder", "new_job_token", "sweep_temporaries", "temp_path"]
 
 TEMP_PREFIX = ".iterable-dask-"
+
+
+def ensure_output_folder(folder: str) -> None:
+    """Create ``folder`` if needed; a clear error when it cannot be created or written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"Cannot create the destination folder {folder!r}: {e}") from e
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"The destination folder {folder!r} is not writable")
 
 
 def new_job_token() -> str:

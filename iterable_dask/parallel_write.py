@@ -28,7 +28,7 @@ from dask.highlevelgraph import HighLevelGraph
 from iterable.helpers.detect import detect_file_type, is_flat
 
 from . import config
-from .atomic import new_job_token, sweep_temporaries
+from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
 from .chunks import PackedChunk, pack_function, unpack
 from .cluster import get_client
 from .exceptions import FileWriteError, UnpicklableFunctionError
@@ -164,12 +164,7 @@ def _prepare_dest(dest: str, to_ext: str) -> str:
         raise ValueError(f"to_ext must be an extension such as 'jsonl' or 'csv.gz'; got {to_ext!r}")
     if not detect_file_type(f"part.{ext}").get("success"):
         raise ValueError(f"Unknown output format {to_ext!r}: iterabledata has no writer for it")
-    try:
-        os.makedirs(dest, exist_ok=True)
-    except OSError as e:
-        raise OSError(f"Cannot create the destination folder {dest!r}: {e}") from e
-    if not os.access(dest, os.W_OK):
-        raise PermissionError(f"The destination folder {dest!r} is not writable")
+    ensure_output_folder(dest)
     return ext
 
 

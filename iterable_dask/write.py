@@ -13,7 +13,7 @@ from dask.highlevelgraph import HighLevelGraph
 from iterable.helpers.detect import is_flat, open_iterable
 
 from . import config
-from .atomic import atomic_target, new_job_token, sweep_temporaries
+from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
 from .cluster import get_client
 
 __all__ = ["PartitionWriter", "flat_keys", "write_bag", "write_records"]
@@ -113,12 +113,7 @@ def _targets(dest: str, to_ext: str | None, n: int, name_function: Callable[[int
     if len(set(names)) != n:
         raise ValueError("name_function must give a distinct name for every partition")
     if folder:
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as e:
-            raise OSError(f"Cannot create the destination folder {folder!r}: {e}") from e
-        if not os.access(folder, os.W_OK):
-            raise PermissionError(f"The destination folder {folder!r} is not writable")
+        ensure_output_folder(folder)
     _check_format(names[0])
     return names
 
