@@ -3,16 +3,25 @@
 Read files as dask.bag partitions on the workers (:func:`read_bag`), write
 them back atomically (:func:`write_bag`), on an embedded local cluster, a
 notebook's active Client, or a remote scheduler (:func:`get_client`).
+
+Layout (each room's ``__init__`` says what it holds and may import)::
+
+    core/         cluster, config, chunk serialization, task window, progress, errors
+    io/           sources, partition readers, read_bag/write_bag, columnar, atomic, parallel_read/write
+    pipelines/    pipeline() and its runner, tasks, state merging, auto mode
+    conversion/   convert() and bulk_convert(), their tasks and checks
+    cli.py        the iterable-dask command; sample.py the demo data
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .cluster import close_embedded_clusters, compute, get_client, local_cluster
-from .config import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLEL_MODE, DEFAULT_PARALLEL_WORKERS
-from .convert import ParallelBulkConversionResult, ParallelConversionResult, bulk_convert, convert
-from .exceptions import (
+from .conversion import ParallelBulkConversionResult, ParallelConversionResult, bulk_convert, convert
+from .core import config as config  # `from iterable_dask import config` (the settings module) keeps working
+from .core.cluster import close_embedded_clusters, compute, get_client, local_cluster
+from .core.config import DEFAULT_CHUNK_SIZE, DEFAULT_PARALLEL_MODE, DEFAULT_PARALLEL_WORKERS
+from .core.exceptions import (
     ClusterConnectionError,
     EmptySourceError,
     FileConversionError,
@@ -23,12 +32,18 @@ from .exceptions import (
     UnpicklableFunctionError,
     UnsplittableFileError,
 )
-from .parallel_read import ParallelReader, parallel_read
-from .parallel_write import WrittenFile, parallel_write
-from .pipeline import ParallelPipelineResult, Pipeline, RecordError, pipeline
-from .read import plan_partitions, read_bag, records_to_bag
-from .sources import expand_sources
-from .write import write_bag
+from .io import (
+    ParallelReader,
+    WrittenFile,
+    expand_sources,
+    parallel_read,
+    parallel_write,
+    plan_partitions,
+    read_bag,
+    records_to_bag,
+    write_bag,
+)
+from .pipelines import ParallelPipelineResult, Pipeline, RecordError, pipeline
 
 try:
     __version__ = version("iterable-dask")

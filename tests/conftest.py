@@ -52,7 +52,7 @@ def client(cluster):
 def _no_embedded_leaks():
     """Tests must not leave an active default client or an embedded cluster behind."""
     yield
-    from iterable_dask.cluster import close_embedded_clusters
+    from iterable_dask.core.cluster import close_embedded_clusters
 
     close_embedded_clusters()
 

@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster
 
 import iterable_dask
 from iterable_dask import ClusterConnectionError, get_client
-from iterable_dask.cluster import _embedded
+from iterable_dask.core.cluster import _embedded
 
 from .conftest import free_port as _free_port
 

@@ -20,13 +20,13 @@ from iterable.convert.core import bulk_convert as upstream_bulk_convert
 from iterable.convert.core import convert as upstream_convert
 from iterable.types import BulkConversionResult, ConversionResult, FileConversionResult
 
-from iterable_dask.atomic import TEMP_PREFIX
-from iterable_dask.columnar import ColumnarUnavailable
-from iterable_dask.convert import ParallelBulkConversionResult, bulk_convert, convert
-from iterable_dask.convert_parts import JoinParts, PartResult, PartTask, ScanKeys, SplitFallback
-from iterable_dask.convert_tasks import ConvertOptions, FileTask
-from iterable_dask.exceptions import EmptySourceError, FileConversionError
-from iterable_dask.read import plan_partitions
+from iterable_dask.conversion.api import ParallelBulkConversionResult, bulk_convert, convert
+from iterable_dask.conversion.parts import JoinParts, PartResult, PartTask, ScanKeys, SplitFallback
+from iterable_dask.conversion.tasks import ConvertOptions, FileTask
+from iterable_dask.core.exceptions import EmptySourceError, FileConversionError
+from iterable_dask.io.atomic import TEMP_PREFIX
+from iterable_dask.io.columnar import ColumnarUnavailable
+from iterable_dask.io.read import plan_partitions
 from iterable_dask.sample import write_sample
 
 from .helpers import sequential
@@ -430,7 +430,7 @@ def _install_tblib_pickling() -> None:
     """What a worker does once it reports a failed task: that error's classes then pickle causes and contexts."""
     from tblib import pickling_support
 
-    from iterable_dask.exceptions import FileConversionError
+    from iterable_dask.core.exceptions import FileConversionError
 
     pickling_support.install(FileConversionError(""), OSError())
 
@@ -473,7 +473,7 @@ def test_json_lines_stand_in_writes_iterabledatas_exact_text(tmp_path):
 
     from iterable.datatypes.jsonl import JSONLinesIterable
 
-    from iterable_dask.convert_tasks import same_text_writer
+    from iterable_dask.conversion.tasks import same_text_writer
 
     class Opaque:
         pass

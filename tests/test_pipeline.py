@@ -18,9 +18,9 @@ from iterable.types import PipelineResult
 
 import iterable_dask
 from iterable_dask import ParallelPipelineResult, UnpicklableFunctionError
-from iterable_dask.auto import Timing, decide_mode
+from iterable_dask.pipelines.auto import Timing, decide_mode
+from iterable_dask.pipelines.state import merge_state
 from iterable_dask.sample import write_sample
-from iterable_dask.state import merge_state
 
 from .helpers import sequential
 

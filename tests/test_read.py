@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import iterable_dask
 from iterable_dask import PartitionReadError, UnsplittableFileError, plan_partitions, read_bag
-from iterable_dask.readers import CSVRange, JSONLinesRange, ParquetRowGroups, WholeFile
+from iterable_dask.io.readers import CSVRange, JSONLinesRange, ParquetRowGroups, WholeFile
 from iterable_dask.sample import write_sample
 
 from .helpers import read_in_process, sequential
@@ -257,7 +257,7 @@ def test_file_size_is_not_read_in_the_caller(tmp_path):
 def test_gc_pause_is_shared_and_restored():
     import gc
 
-    from iterable_dask.chunks import gc_paused
+    from iterable_dask.core.chunks import gc_paused
 
     assert gc.isenabled()
     with gc_paused:

@@ -6,12 +6,12 @@ import pickle
 
 import pytest
 
-from iterable_dask.chunks import PackedChunk, pack, unpack
-from iterable_dask.exceptions import ClusterConnectionError, PartitionReadError, UnsplittableFileError
-from iterable_dask.pipeline_result import RecordError
-from iterable_dask.pipeline_tasks import ChunkOutcome, ChunkTask, RecordFailure
-from iterable_dask.readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
-from iterable_dask.write import PartitionWriter
+from iterable_dask.core.chunks import PackedChunk, pack, unpack
+from iterable_dask.core.exceptions import ClusterConnectionError, PartitionReadError, UnsplittableFileError
+from iterable_dask.io.readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
+from iterable_dask.io.write import PartitionWriter
+from iterable_dask.pipelines.result import RecordError
+from iterable_dask.pipelines.tasks import ChunkOutcome, ChunkTask, RecordFailure
 
 OBJECTS = [
     CSVRange("a.csv", 10, 20, ("a", "b"), 4, "utf-8", ";", "'"),

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from iterable_dask.window import windowed_results
+from iterable_dask.core.window import windowed_results
 
 
 def _slow_square(x):

@@ -14,7 +14,7 @@ from distributed import Client, LocalCluster
 
 import iterable_dask
 from iterable_dask import read_bag, records_to_bag, write_bag
-from iterable_dask.atomic import TEMP_PREFIX
+from iterable_dask.io.atomic import TEMP_PREFIX
 from iterable_dask.sample import sample_records, write_sample
 
 from .helpers import sequential

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from iterable.helpers.detect import detect_file_type
 
-from .atomic import TEMP_PREFIX
-from .columnar import path_kind
+from ..io.atomic import TEMP_PREFIX
+from ..io.columnar import path_kind
 
 __all__ = [
     "check_format",
@@ -132,7 +132,7 @@ def is_complete(source: str, target: str) -> bool:
 def sweep_stale_temporaries(targets: Iterable[str]) -> list[str]:
     """Remove temporaries of these targets that any earlier job left (a crashed caller's).
 
-    Only files named as :func:`iterable_dask.atomic.temp_path` names a
+    Only files named as :func:`iterable_dask.io.atomic.temp_path` names a
     temporary of one of ``targets`` are removed; do not run two conversions to
     the same targets at once.
     """

@@ -11,319 +11,28 @@ the readers instead of filling memory.
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import io
 import logging
-import pickle
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from itertools import count, islice, repeat
+from itertools import repeat
 from typing import Any
 
 from iterable.base import BaseIterable
-from iterable.helpers.detect import open_iterable
 
-from . import config
+from ..core import config
+from ..core.chunks import unpack
+from ..core.cluster import get_client
+from ..core.exceptions import SourceReadError
 from .atomic import new_job_token
-from .chunks import PackedChunk, gc_paused, pack, unpack
-from .cluster import get_client
-from .exceptions import PartitionReadError, SourceReadError
-from .read import plan_partitions
-from .readers import WholeFile
+from .read_feeder import DATA, ERROR, State, cluster_main, thread_main
 from .sources import expand_sources, source_name
 
-__all__ = ["ParallelReader", "ReadPacked", "pack_tree", "parallel_read"]
+__all__ = ["ParallelReader", "parallel_read"]
 
 logger = logging.getLogger(__name__)
 
-_DATA, _DONE, _ERROR = 0, 1, 2
-_POLL = 0.1  # seconds between checks of the stop event by a blocked thread
-_JOIN_TIMEOUT = 30.0
 _END = object()
-
-
-def pack_tree(records: list[Any]) -> PackedChunk:
-    """:func:`~iterable_dask.chunks.pack` for records that are trees (no shared or cyclic parts).
-
-    Pickles without the memo (``Pickler.fast``), about 9 times faster on
-    parsed records (whose every key and value is a distinct object); the blob
-    unpacks as usual. Falls back to :func:`pack` when a record is cyclic.
-    """
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=5)
-    pickler.fast = True  # no memo: shared objects are written twice, cycles raise ValueError
-    try:
-        pickler.dump(records)
-    except (ValueError, RecursionError):
-        return pack(records)
-    return PackedChunk(buffer.getvalue(), len(records))
-
-
-def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
-    """:class:`WholeFile`'s records, packed ``size`` at a time while reading (no list of every record).
-
-    A failure is a :class:`PartitionReadError` holding the original's type and
-    message but not the original itself, which might not unpickle in the caller.
-    """
-    it = None
-    chunks: list[PackedChunk] = []
-    try:
-        it = open_iterable(reader.path, iterableargs=dict(reader.iterableargs))
-        records = iter(it)
-        while True:
-            with gc_paused:  # parsed records hold no cycles: no collections while building a chunk
-                chunk = list(islice(records, size))
-                if not chunk:
-                    return chunks
-                chunks.append(pack_tree(chunk))
-    except Exception as e:
-        pos = getattr(it, "pos", None)
-        where = f" after record {pos}" if pos else ""
-        error = PartitionReadError(
-            f"Failed to read {reader.path!r}{where}: {type(e).__name__}: {e}", filename=reader.path
-        )
-    finally:
-        if it is not None:
-            with contextlib.suppress(Exception):
-                it.close()
-    raise error  # outside the except block: no cause or context crosses the wire
-
-
-@dataclass(frozen=True)
-class ReadPacked:
-    """Worker task: read one partition, return its records as packed chunks of ``chunk_size``.
-
-    Small chunks keep both sides fast: the worker never holds every record
-    of a whole file at once, and the caller rebuilds one chunk at a time
-    (rebuilding a million records in one piece costs several times more,
-    mostly in the garbage collector).
-    """
-
-    reader: Any
-    chunk_size: int = 1000
-
-    def __call__(self) -> list[PackedChunk]:
-        size = self.chunk_size
-        if type(self.reader) is WholeFile:
-            return _whole_file_chunks(self.reader, size)
-        records = self.reader()
-        return [pack_tree(records[i : i + size]) for i in range(0, len(records), size)]
-
-
-class _Buffer:
-    """A FIFO holding at most ``limit`` records; an item bigger than the room waits for an empty buffer."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-        self._items: collections.deque[tuple[Any, int]] = collections.deque()
-        self._cond = threading.Condition()
-
-    def put(self, item: Any, n: int, stop: threading.Event) -> bool:
-        with self._cond:
-            while self.held and self.held + n > self.limit and not stop.is_set():
-                self._cond.wait(_POLL)
-            if stop.is_set():
-                return False
-            self._items.append((item, n))
-            self.held += n
-            self._cond.notify_all()
-            return True
-
-    def get(self, stop: threading.Event) -> Any:
-        with self._cond:
-            while not self._items and not stop.is_set():
-                self._cond.wait(_POLL)
-            if stop.is_set():
-                return None
-            item, n = self._items.popleft()
-            self.held -= n
-            self._cond.notify_all()
-            return item
-
-    def release(self) -> None:
-        """Drop the content and wake every waiter (after the stop event is set)."""
-        with self._cond:
-            self._items.clear()
-            self.held = 0
-            self._cond.notify_all()
-
-
-class _State:
-    """What the reader threads share. It holds no reference to the ParallelReader, so that can be collected."""
-
-    def __init__(self, reader: ParallelReader, window: int) -> None:
-        self.stop = threading.Event()
-        self.sources = reader._sources
-        self.iterableargs = reader._iterableargs
-        self.chunk = reader.chunk_size
-        self.ordered = reader.ordered
-        self.window = window
-        n = len(self.sources)
-        if self.ordered:  # one buffer per source, at most `window` sources buffered at once
-            self.buffers = [_Buffer(max(self.chunk, reader.buffer // window)) for _ in range(n)]
-        else:
-            self.buffers = [_Buffer(reader.buffer)] * n
-        self.position = 0  # the source the consumer reads (ordered)
-        self._admit = threading.Condition()
-        self._lock = threading.Lock()
-        self._local: Iterator[int] = iter(())
-        self.threads: list[threading.Thread] = []
-
-    def next_local(self) -> int | None:
-        with self._lock:
-            return next(self._local, None)
-
-    def admit(self, idx: int) -> bool:
-        """Wait until source ``idx`` may fill its buffer (ordered: within ``window`` of the consumer)."""
-        if self.ordered:
-            with self._admit:
-                while idx >= self.position + self.window and not self.stop.is_set():
-                    self._admit.wait(_POLL)
-        return not self.stop.is_set()
-
-    def advance(self) -> None:
-        with self._admit:
-            self.position += 1
-            self._admit.notify_all()
-
-    def put(self, idx: int, kind: int, payload: Any, n: int = 0) -> bool:
-        return self.buffers[idx].put((kind, idx, payload), n, self.stop)
-
-    def shutdown(self) -> None:
-        self.stop.set()
-        with self._admit:
-            self._admit.notify_all()
-        for buffer in {id(b): b for b in self.buffers}.values():
-            buffer.release()
-        for thread in self.threads:
-            if thread is not threading.current_thread():
-                thread.join(_JOIN_TIMEOUT)
-                if thread.is_alive():
-                    logger.warning(
-                        "parallel_read: reader thread %s did not stop within %ss", thread.name, _JOIN_TIMEOUT
-                    )
-
-
-def _read_source(state: _State, idx: int) -> None:
-    """Thread body for one source: chunks of records, then a DONE or ERROR marker."""
-    source = state.sources[idx]
-    owned = not isinstance(source, BaseIterable)
-    it = None
-    chunk: list[Any] = []
-    try:
-        if not state.admit(idx):
-            return
-        it = open_iterable(source, iterableargs=dict(state.iterableargs)) if owned else source
-        records = iter(it)
-        size = state.chunk
-        while not state.stop.is_set():
-            chunk = []
-            append = chunk.append
-            for record in islice(records, size):
-                append(record)
-            if chunk and not state.put(idx, _DATA, chunk, len(chunk)):
-                return
-            if len(chunk) < size:
-                chunk = []
-                state.put(idx, _DONE, None)
-                return
-    except Exception as e:
-        # The records read before the failure go first, as a sequential read yields them.
-        if not chunk or state.put(idx, _DATA, chunk, len(chunk)):
-            state.put(idx, _ERROR, e)
-    finally:
-        if owned and it is not None:
-            with contextlib.suppress(Exception):
-                it.close()
-
-
-def _thread_main(state: _State) -> None:
-    while not state.stop.is_set():
-        idx = state.next_local()
-        if idx is None:
-            return
-        _read_source(state, idx)
-
-
-def _cluster_main(state: _State, client: Any, indices: list[int], blocksize: Any, in_flight: int, job: str) -> None:
-    """Feeder thread of process mode: submit partition tasks (bounded), deliver their packed results."""
-    retries = config.resolve_retries()
-    counts: dict[int, int] = {}
-    failed: set[int] = set()
-    pending: collections.deque[list[Any]] = collections.deque()  # [idx, future or None, error or None]
-    keys = count()
-
-    def plan() -> Iterator[list[Any]]:
-        for idx in indices:
-            try:
-                parts = plan_partitions(state.sources[idx], blocksize, state.chunk, **state.iterableargs)
-            except Exception as e:
-                counts[idx] = 1
-                yield [idx, None, e]
-                continue
-            counts[idx] = len(parts)
-            if not parts:
-                yield [idx, None, None]
-            for part in parts:
-                if idx in failed:
-                    break
-                key = f"parallel-read-{job}-{next(keys)}"
-                task = ReadPacked(part, state.chunk)
-                yield [idx, client.submit(task, key=key, retries=retries, pure=False), None]
-
-    def deliver(entry: list[Any]) -> bool:
-        idx, future, error = entry
-        if idx in failed:
-            return True
-        if not state.admit(idx):
-            return False
-        if future is not None:
-            try:
-                chunks = future.result()
-            except (Exception, asyncio.CancelledError) as e:
-                error = e
-        if error is not None:
-            failed.add(idx)
-            client.cancel([e[1] for e in pending if e[0] == idx and e[1] is not None])
-            return state.put(idx, _ERROR, error)
-        if future is not None:
-            entry[1] = future = None  # release the result on the cluster before waiting for room
-            for chunk in chunks:
-                if not state.put(idx, _DATA, chunk, len(chunk)):
-                    return False
-            counts[idx] -= 1
-        return counts[idx] > 0 or state.put(idx, _DONE, None)
-
-    planned = plan()
-    try:
-        while not state.stop.is_set():
-            while len(pending) < in_flight and (entry := next(planned, None)) is not None:
-                pending.append(entry)
-            if not pending:
-                return
-            if state.ordered:
-                ready = [pending[0]] if pending[0][1] is None or pending[0][1].done() else []
-            else:
-                ready = [e for e in pending if e[1] is None or e[1].done()]
-            if not ready:
-                state.stop.wait(0.005)
-                continue
-            for entry in ready:
-                pending.remove(entry)
-                if not deliver(entry):
-                    return
-    finally:
-        planned.close()
-        futures = [e[1] for e in pending if e[1] is not None]
-        pending.clear()
-        if futures:
-            with contextlib.suppress(Exception):
-                client.cancel(futures)
 
 
 class ParallelReader:
@@ -374,7 +83,7 @@ class ParallelReader:
         self.mode = "process" if mode == "process" or client is not None or scheduler is not None else "thread"
         self._client = get_client(client, scheduler, workers=workers) if self.mode == "process" else None
         self._workers = workers
-        self._state: _State | None = None
+        self._state: State | None = None
         self._finalizer: weakref.finalize | None = None
         self._pending: Iterator[Any] = iter(())
         self._finished = 0
@@ -391,14 +100,14 @@ class ParallelReader:
             window = config.resolve_workers(self._workers) if self._workers else nthreads
         else:
             window = min(config.resolve_workers(self._workers), len(local))
-        state = self._state = _State(self, window)
+        state = self._state = State(self, window)
         state._local = iter(local)
         self._finalizer = weakref.finalize(self, state.shutdown)
         for i in range(min(window, len(local))):
-            state.threads.append(threading.Thread(target=_thread_main, args=(state,), name=f"parallel-read-{i}"))
+            state.threads.append(threading.Thread(target=thread_main, args=(state,), name=f"parallel-read-{i}"))
         if files:
             args = (state, self._client, files, self._blocksize, in_flight, new_job_token())
-            state.threads.append(threading.Thread(target=_cluster_main, args=args, name="parallel-read-cluster"))
+            state.threads.append(threading.Thread(target=cluster_main, args=args, name="parallel-read-cluster"))
         for thread in state.threads:
             thread.daemon = True
             thread.start()
@@ -417,12 +126,12 @@ class ParallelReader:
             if item is None:  # closed from elsewhere (another thread, the finalizer)
                 return None
             kind, idx, payload = item
-            if kind == _DATA:
+            if kind == DATA:
                 records = unpack(payload)
                 if records:
                     return zip(repeat(self.sources[idx]), records) if self.with_source else records
                 continue
-            if kind == _ERROR:
+            if kind == ERROR:
                 self._source_failed(idx, payload)
             self._finished += 1
             if self.ordered:

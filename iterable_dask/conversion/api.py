@@ -3,10 +3,10 @@
 ``parallel=False`` (the default) calls iterabledata's own functions. With
 ``parallel=True`` every source file is one Dask task, named
 ``iterable-convert-...`` in the dashboard, which opens its source on a worker
-and writes its target there, atomically (see :mod:`iterable_dask.convert_tasks`);
+and writes its target there, atomically (see :mod:`iterable_dask.conversion.tasks`);
 one big CSV, TSV or JSON Lines file is split into byte ranges converted side
 by side and joined into one target. Where the output provably equals
-iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.columnar`).
+iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.io.columnar`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import iterable.convert.core as upstream
 from iterable.convert.core import DEFAULT_BATCH_SIZE, DEFAULT_HEADERS_DETECT_LIMIT, DEFAULT_PROGRESS_INTERVAL
 from iterable.types import BulkConversionResult, ConversionResult, FileConversionResult
 
-from . import config
-from .atomic import TEMP_PREFIX, new_job_token, sweep_temporaries
-from .cluster import get_client
-from .convert_checks import check_infer_types, check_targets, is_complete, prepare_dest, sweep_stale_temporaries
-from .convert_run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files, part_blocksize
-from .convert_tasks import ConvertOptions
-from .progress import call_progress
+from ..core import config
+from ..core.cluster import get_client
+from ..core.progress import call_progress
+from ..io.atomic import TEMP_PREFIX, new_job_token, sweep_temporaries
+from .checks import check_infer_types, check_targets, is_complete, prepare_dest, sweep_stale_temporaries
+from .run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files, part_blocksize
+from .tasks import ConvertOptions
 
 __all__ = ["ParallelBulkConversionResult", "ParallelConversionResult", "bulk_convert", "convert"]
 
@@ -131,7 +131,7 @@ def convert(
         Retries of a task failing for a transient reason (default ``iterable-dask.retries``).
     resume : bool, default False
         Return at once (``skipped=True``) when ``tofile`` is complete by the
-        rule of :func:`iterable_dask.convert_checks.is_complete`.
+        rule of :func:`iterable_dask.conversion.checks.is_complete`.
     blocksize : int, str or None, default ``"default"``
         Bytes per partition of a split source; None never splits. The default
         cuts about four parts per worker thread (so a slow one delays the

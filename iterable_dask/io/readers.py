@@ -24,8 +24,8 @@ from typing import Any
 
 from iterable.helpers.detect import open_iterable
 
-from .chunks import PackedChunk, gc_paused, unpack
-from .exceptions import PartitionReadError, UnsplittableFileError
+from ..core.chunks import PackedChunk, gc_paused, unpack
+from ..core.exceptions import PartitionReadError, UnsplittableFileError
 
 __all__ = [
     "CSVRange",

@@ -32,10 +32,10 @@ from iterable.convert.core import (
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
 
-from .atomic import atomic_target, temp_path
-from .columnar import path_kind
-from .convert_tasks import ConvertOptions, empty_source_error, failure, iter_ranges, same_text_writer, settle
-from .exceptions import UnsplittableFileError
+from ..core.exceptions import UnsplittableFileError
+from ..io.atomic import atomic_target, temp_path
+from ..io.columnar import path_kind
+from .tasks import ConvertOptions, empty_source_error, failure, iter_ranges, same_text_writer, settle
 
 __all__ = ["JoinParts", "PartResult", "PartTask", "ScanKeys", "SplitFallback"]
 

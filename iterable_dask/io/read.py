@@ -1,7 +1,7 @@
 """Records of files as a :class:`dask.bag.Bag`, read on the workers.
 
 :func:`plan_partitions` turns sources into partition readers (see
-:mod:`iterable_dask.readers`); :func:`read_bag` puts them in a bag whose
+:mod:`iterable_dask.io.readers`); :func:`read_bag` puts them in a bag whose
 tasks are those readers, so each worker opens its own part of a file.
 """
 
@@ -19,8 +19,8 @@ from dask.highlevelgraph import HighLevelGraph
 from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
 
-from . import config
-from .chunks import pack
+from ..core import config
+from ..core.chunks import pack
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from .sources import expand_sources
 

@@ -1,10 +1,10 @@
 """The worker side of the parallel pipeline: one task processes one chunk of records.
 
 A task receives the chunk (a partition reader that opens the source file on
-the worker, or a :class:`~iterable_dask.chunks.PackedChunk` the caller read),
+the worker, or a :class:`~iterable_dask.core.chunks.PackedChunk` the caller read),
 the cloudpickled ``process_func`` (scattered once, unpickled once per
 worker), and a pickled copy of ``start_state``. It returns one
-:class:`~iterable_dask.chunks.PackedChunk` holding a :class:`ChunkOutcome`.
+:class:`~iterable_dask.core.chunks.PackedChunk` holding a :class:`ChunkOutcome`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import cloudpickle
 
-from .chunks import PackedChunk, pack, unpack
+from ..core.chunks import PackedChunk, pack, unpack
 
 __all__ = ["ChunkOutcome", "ChunkTask", "RecordFailure", "worker_callable"]
 

@@ -27,12 +27,12 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from iterable.helpers.detect import detect_file_type, is_flat
 
-from . import config
+from ..core import config
+from ..core.chunks import PackedChunk, pack_function, pack_tree, unpack
+from ..core.cluster import get_client
+from ..core.exceptions import FileWriteError, UnpicklableFunctionError
 from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
-from .chunks import PackedChunk, pack_function, unpack
-from .cluster import get_client
-from .exceptions import FileWriteError, UnpicklableFunctionError
-from .parallel_read import ParallelReader, pack_tree
+from .parallel_read import ParallelReader
 from .write import PartitionWriter, flat_keys, write_bag_counts
 
 __all__ = ["FileWriter", "KeyedPartitionWriter", "WrittenFile", "parallel_write", "partition_folder"]

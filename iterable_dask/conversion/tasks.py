@@ -2,7 +2,7 @@
 
 Only descriptors (paths, options, byte ranges) travel to the workers and only
 a :class:`ConversionResult` (or the small part results of
-:mod:`iterable_dask.convert_parts`) or an error travel back; no record
+:mod:`iterable_dask.conversion.parts`) or an error travel back; no record
 crosses the network.
 
 Errors are returned as values, not raised, when retrying cannot help (a
@@ -52,11 +52,11 @@ from iterable.datatypes.jsonl import JSONLinesIterable, date_handler
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
 
-from .atomic import atomic_target
-from .columnar import ColumnarUnavailable, convert_columnar, path_kind
-from .exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
-from .read import plan_source_iterable
-from .readers import CSVRange, JSONLinesRange
+from ..core.exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
+from ..io.atomic import atomic_target
+from ..io.columnar import ColumnarUnavailable, convert_columnar, path_kind
+from ..io.read import plan_source_iterable
+from ..io.readers import CSVRange, JSONLinesRange
 
 __all__ = [
     "ConvertOptions",

@@ -1,7 +1,7 @@
 """Caller side of a parallel conversion: submit the tasks, follow them, collect results in order.
 
 Tasks are :func:`dask.delayed` calls of the picklable callables of
-:mod:`iterable_dask.convert_tasks` and :mod:`iterable_dask.convert_parts`,
+:mod:`iterable_dask.conversion.tasks` and :mod:`iterable_dask.conversion.parts`,
 keyed ``iterable-convert-...`` so the dashboard groups them, computed with
 ``retries``. Results are followed with :func:`distributed.as_completed` to
 drive the progress bar and callback, and kept by index, so they come back in
@@ -26,13 +26,13 @@ from distributed import as_completed
 from iterable.helpers.detect import is_flat
 from iterable.types import ConversionResult, FileConversionResult
 
-from . import config
-from .columnar import ColumnarUnavailable, path_kind
-from .convert_parts import JoinParts, PartTask, ScanKeys, SplitFallback
-from .convert_tasks import ConvertOptions, FileTask, conversion_error
-from .progress import ProgressBar, call_progress
-from .read import plan_partitions
-from .readers import CSVRange, JSONLinesRange, ParquetRowGroups
+from ..core import config
+from ..core.progress import ProgressBar, call_progress
+from ..io.columnar import ColumnarUnavailable, path_kind
+from ..io.read import plan_partitions
+from ..io.readers import CSVRange, JSONLinesRange, ParquetRowGroups
+from .parts import JoinParts, PartTask, ScanKeys, SplitFallback
+from .tasks import ConvertOptions, FileTask, conversion_error
 
 __all__ = ["ConvertRun", "bulk_totals", "convert_files", "part_blocksize", "split_readers"]
 

@@ -12,9 +12,9 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from iterable.helpers.detect import is_flat, open_iterable
 
-from . import config
+from ..core import config
+from ..core.cluster import get_client
 from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
-from .cluster import get_client
 
 __all__ = ["PartitionWriter", "flat_keys", "write_bag", "write_records"]
 

@@ -1,0 +1,42 @@
+"""core: what every other room stands on.
+
+Holds cluster resolution (:mod:`.cluster`), the ``iterable-dask`` config
+namespace with its YAML defaults and schema (:mod:`.config`), chunk
+serialization (:mod:`.chunks`), the bounded task window (:mod:`.window`),
+progress reporting (:mod:`.progress`) and the exceptions (:mod:`.exceptions`).
+
+May import: nothing else in iterable_dask.
+"""
+
+from __future__ import annotations
+
+from . import config
+from .cluster import close_embedded_clusters, compute, get_client, local_cluster
+from .exceptions import (
+    ClusterConnectionError,
+    EmptySourceError,
+    FileConversionError,
+    FileWriteError,
+    IterableDaskError,
+    PartitionReadError,
+    SourceReadError,
+    UnpicklableFunctionError,
+    UnsplittableFileError,
+)
+
+__all__ = [
+    "ClusterConnectionError",
+    "EmptySourceError",
+    "FileConversionError",
+    "FileWriteError",
+    "IterableDaskError",
+    "PartitionReadError",
+    "SourceReadError",
+    "UnpicklableFunctionError",
+    "UnsplittableFileError",
+    "close_embedded_clusters",
+    "compute",
+    "config",
+    "get_client",
+    "local_cluster",
+]

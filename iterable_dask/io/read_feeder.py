@@ -1,0 +1,245 @@
+"""The engine under :class:`~iterable_dask.io.parallel_read.ParallelReader`.
+
+Reader threads (thread mode) or one feeder thread submitting partition tasks
+(process mode) fill bounded buffers that the consumer drains: ``State`` is
+what they share, ``_Buffer`` one bounded FIFO.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from itertools import count, islice
+from typing import TYPE_CHECKING, Any
+
+from iterable.base import BaseIterable
+from iterable.helpers.detect import open_iterable
+
+from ..core import config
+from .read import plan_partitions
+from .read_packed import ReadPacked
+
+if TYPE_CHECKING:
+    from .parallel_read import ParallelReader
+
+logger = logging.getLogger("iterable_dask.io.parallel_read")
+
+DATA, DONE, ERROR = 0, 1, 2
+_POLL = 0.1  # seconds between checks of the stop event by a blocked thread
+_JOIN_TIMEOUT = 30.0
+
+
+class Buffer:
+    """A FIFO holding at most ``limit`` records; an item bigger than the room waits for an empty buffer."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._items: collections.deque[tuple[Any, int]] = collections.deque()
+        self._cond = threading.Condition()
+
+    def put(self, item: Any, n: int, stop: threading.Event) -> bool:
+        with self._cond:
+            while self.held and self.held + n > self.limit and not stop.is_set():
+                self._cond.wait(_POLL)
+            if stop.is_set():
+                return False
+            self._items.append((item, n))
+            self.held += n
+            self._cond.notify_all()
+            return True
+
+    def get(self, stop: threading.Event) -> Any:
+        with self._cond:
+            while not self._items and not stop.is_set():
+                self._cond.wait(_POLL)
+            if stop.is_set():
+                return None
+            item, n = self._items.popleft()
+            self.held -= n
+            self._cond.notify_all()
+            return item
+
+    def release(self) -> None:
+        """Drop the content and wake every waiter (after the stop event is set)."""
+        with self._cond:
+            self._items.clear()
+            self.held = 0
+            self._cond.notify_all()
+
+
+class State:
+    """What the reader threads share. It holds no reference to the ParallelReader, so that can be collected."""
+
+    def __init__(self, reader: ParallelReader, window: int) -> None:
+        self.stop = threading.Event()
+        self.sources = reader._sources
+        self.iterableargs = reader._iterableargs
+        self.chunk = reader.chunk_size
+        self.ordered = reader.ordered
+        self.window = window
+        n = len(self.sources)
+        if self.ordered:  # one buffer per source, at most `window` sources buffered at once
+            self.buffers = [Buffer(max(self.chunk, reader.buffer // window)) for _ in range(n)]
+        else:
+            self.buffers = [Buffer(reader.buffer)] * n
+        self.position = 0  # the source the consumer reads (ordered)
+        self._admit = threading.Condition()
+        self._lock = threading.Lock()
+        self._local: Iterator[int] = iter(())
+        self.threads: list[threading.Thread] = []
+
+    def next_local(self) -> int | None:
+        with self._lock:
+            return next(self._local, None)
+
+    def admit(self, idx: int) -> bool:
+        """Wait until source ``idx`` may fill its buffer (ordered: within ``window`` of the consumer)."""
+        if self.ordered:
+            with self._admit:
+                while idx >= self.position + self.window and not self.stop.is_set():
+                    self._admit.wait(_POLL)
+        return not self.stop.is_set()
+
+    def advance(self) -> None:
+        with self._admit:
+            self.position += 1
+            self._admit.notify_all()
+
+    def put(self, idx: int, kind: int, payload: Any, n: int = 0) -> bool:
+        return self.buffers[idx].put((kind, idx, payload), n, self.stop)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        with self._admit:
+            self._admit.notify_all()
+        for buffer in {id(b): b for b in self.buffers}.values():
+            buffer.release()
+        for thread in self.threads:
+            if thread is not threading.current_thread():
+                thread.join(_JOIN_TIMEOUT)
+                if thread.is_alive():
+                    logger.warning(
+                        "parallel_read: reader thread %s did not stop within %ss", thread.name, _JOIN_TIMEOUT
+                    )
+
+
+def read_source(state: State, idx: int) -> None:
+    """Thread body for one source: chunks of records, then a DONE or ERROR marker."""
+    source = state.sources[idx]
+    owned = not isinstance(source, BaseIterable)
+    it = None
+    chunk: list[Any] = []
+    try:
+        if not state.admit(idx):
+            return
+        it = open_iterable(source, iterableargs=dict(state.iterableargs)) if owned else source
+        records = iter(it)
+        size = state.chunk
+        while not state.stop.is_set():
+            chunk = []
+            append = chunk.append
+            for record in islice(records, size):
+                append(record)
+            if chunk and not state.put(idx, DATA, chunk, len(chunk)):
+                return
+            if len(chunk) < size:
+                chunk = []
+                state.put(idx, DONE, None)
+                return
+    except Exception as e:
+        # The records read before the failure go first, as a sequential read yields them.
+        if not chunk or state.put(idx, DATA, chunk, len(chunk)):
+            state.put(idx, ERROR, e)
+    finally:
+        if owned and it is not None:
+            with contextlib.suppress(Exception):
+                it.close()
+
+
+def thread_main(state: State) -> None:
+    while not state.stop.is_set():
+        idx = state.next_local()
+        if idx is None:
+            return
+        read_source(state, idx)
+
+
+def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, in_flight: int, job: str) -> None:
+    """Feeder thread of process mode: submit partition tasks (bounded), deliver their packed results."""
+    retries = config.resolve_retries()
+    counts: dict[int, int] = {}
+    failed: set[int] = set()
+    pending: collections.deque[list[Any]] = collections.deque()  # [idx, future or None, error or None]
+    keys = count()
+
+    def plan() -> Iterator[list[Any]]:
+        for idx in indices:
+            try:
+                parts = plan_partitions(state.sources[idx], blocksize, state.chunk, **state.iterableargs)
+            except Exception as e:
+                counts[idx] = 1
+                yield [idx, None, e]
+                continue
+            counts[idx] = len(parts)
+            if not parts:
+                yield [idx, None, None]
+            for part in parts:
+                if idx in failed:
+                    break
+                key = f"parallel-read-{job}-{next(keys)}"
+                task = ReadPacked(part, state.chunk)
+                yield [idx, client.submit(task, key=key, retries=retries, pure=False), None]
+
+    def deliver(entry: list[Any]) -> bool:
+        idx, future, error = entry
+        if idx in failed:
+            return True
+        if not state.admit(idx):
+            return False
+        if future is not None:
+            try:
+                chunks = future.result()
+            except (Exception, asyncio.CancelledError) as e:
+                error = e
+        if error is not None:
+            failed.add(idx)
+            client.cancel([e[1] for e in pending if e[0] == idx and e[1] is not None])
+            return state.put(idx, ERROR, error)
+        if future is not None:
+            entry[1] = future = None  # release the result on the cluster before waiting for room
+            for chunk in chunks:
+                if not state.put(idx, DATA, chunk, len(chunk)):
+                    return False
+            counts[idx] -= 1
+        return counts[idx] > 0 or state.put(idx, DONE, None)
+
+    planned = plan()
+    try:
+        while not state.stop.is_set():
+            while len(pending) < in_flight and (entry := next(planned, None)) is not None:
+                pending.append(entry)
+            if not pending:
+                return
+            if state.ordered:
+                ready = [pending[0]] if pending[0][1] is None or pending[0][1].done() else []
+            else:
+                ready = [e for e in pending if e[1] is None or e[1].done()]
+            if not ready:
+                state.stop.wait(0.005)
+                continue
+            for entry in ready:
+                pending.remove(entry)
+                if not deliver(entry):
+                    return
+    finally:
+        planned.close()
+        futures = [e[1] for e in pending if e[1] is not None]
+        pending.clear()
+        if futures:
+            with contextlib.suppress(Exception):
+                client.cancel(futures)
