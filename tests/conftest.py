@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -55,6 +56,91 @@ def _no_embedded_leaks():
     from iterable_dask.core.cluster import close_embedded_clusters
 
     close_embedded_clusters()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-protocol server (moto) on 127.0.0.1, reached through s3fs: ``(endpoint, storage_options)``."""
+    pytest.importorskip("s3fs")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": endpoint},
+    }
+    try:
+        yield endpoint, options
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, request):
+    """A fresh bucket on the S3 server: ``(s3fs filesystem, "s3://bucket", storage_options)``."""
+    import s3fs
+
+    _, options = s3_server
+    fs = s3fs.S3FileSystem(**options)
+    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50].strip("-")
+    fs.mkdir(name)
+    try:
+        yield fs, f"s3://{name}", dict(options)
+    finally:
+        fs.invalidate_cache()
+        with contextlib.suppress(Exception):
+            fs.rm(name, recursive=True)
+
+
+def dask_processes(cwd: str, workers: int = 1) -> tuple[str, list[subprocess.Popen]]:
+    """Start a real `dask scheduler` and `workers` `dask worker` processes in ``cwd``; return the address."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask_cli = os.path.join(os.path.dirname(sys.executable), "dask")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": cwd}
+    procs = [
+        subprocess.Popen(
+            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
+            **quiet,
+        )
+    ]
+    for _ in range(workers):
+        procs.append(
+            subprocess.Popen(
+                [
+                    dask_cli,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--dashboard-address",
+                    "127.0.0.1:0",
+                    "--no-nanny",
+                ],
+                **quiet,
+            )
+        )
+    return address, procs
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(20)
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,10 @@ from iterable.types import BulkConversionResult, ConversionResult, FileConversio
 from ..core import config
 from ..core.cluster import get_client
 from ..core.progress import call_progress
-from ..io.atomic import TEMP_PREFIX, new_job_token, sweep_temporaries
+from ..io.atomic import new_job_token, sweep_temporaries
+from ..io.fs import absolute, exists, is_url
 from .checks import check_infer_types, check_targets, is_complete, prepare_dest, sweep_stale_temporaries
+from .locations import discover, local_endpoints, split_storage_options, target_for
 from .run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files, part_blocksize
 from .tasks import ConvertOptions
 
@@ -95,6 +97,7 @@ def convert(
     blocksize: int | str | None = "default",
     columnar: bool = True,
     infer_types: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> ConversionResult:
     """Convert one file; with ``parallel=True``, on a Dask cluster, splitting a big file.
 
@@ -141,6 +144,11 @@ def convert(
     infer_types : bool, default False
         CSV/TSV to Parquet only: let pyarrow infer column types (numbers,
         booleans, nulls for empty fields) instead of iterabledata's strings.
+    storage_options : dict, optional
+        fsspec options when ``fromfile`` or ``tofile`` is a URL
+        (``"s3://bucket/in.csv"``); ``storage_options`` inside ``iterableargs``
+        or ``toiterableargs`` (iterabledata's way) is honoured too. A URL target
+        is written locally and uploaded whole; it is converted in one task.
 
     Returns
     -------
@@ -161,28 +169,30 @@ def convert(
     >>> iterable_dask.convert("big.csv", "big.jsonl", parallel=True)  # doctest: +SKIP
     ParallelConversionResult(rows_in=1000000, rows_out=1000000, ...)
     """
+    so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
         _parallel_only(
             workers=workers, client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types
         )
-        return upstream.convert(
-            fromfile=fromfile,
-            tofile=tofile,
-            iterableargs=iterableargs,
-            toiterableargs=toiterableargs,
-            scan_limit=scan_limit,
-            batch_size=batch_size,
-            silent=silent,
-            is_flatten=is_flatten,
-            use_totals=use_totals,
-            progress=progress,
-            progress_interval=progress_interval,
-            show_progress=show_progress,
-            atomic=atomic,
-            use_native_batch=use_native_batch,
-            selection=selection,
-            strict_native=strict_native,
-        )
+        with local_endpoints(fromfile, tofile, so) as (local_from, local_to):
+            return upstream.convert(
+                fromfile=local_from,
+                tofile=local_to,
+                iterableargs=iterableargs,
+                toiterableargs=toiterableargs,
+                scan_limit=scan_limit,
+                batch_size=batch_size,
+                silent=silent,
+                is_flatten=is_flatten,
+                use_totals=use_totals,
+                progress=progress,
+                progress_interval=progress_interval,
+                show_progress=show_progress,
+                atomic=atomic,
+                use_native_batch=use_native_batch,
+                selection=selection,
+                strict_native=strict_native,
+            )
     start = time.time()
     o = ConvertOptions.checked(
         iterableargs,
@@ -196,25 +206,27 @@ def convert(
         strict_native=strict_native,
         columnar=columnar,
         infer_types=infer_types,
+        storage_options=so,
     )
-    if not os.path.isfile(fromfile):
+    if not (exists(fromfile, so) if is_url(fromfile) else os.path.isfile(fromfile)):
         raise FileNotFoundError(2, "Source file (fromfile) not found", fromfile)
     check_targets([(fromfile, tofile)], "tofile")
     if infer_types:
         check_infer_types([tofile])
     if resume:
-        if is_complete(fromfile, tofile):
+        if is_complete(fromfile, tofile, so):
             return ParallelConversionResult(rows_in=0, rows_out=0, elapsed_seconds=time.time() - start, skipped=True)
         sweep_stale_temporaries([tofile])
     dask_client = get_client(client, scheduler, workers=workers)
-    blocksize = part_blocksize(blocksize, fromfile, dask_client)
+    source, target = absolute(fromfile), absolute(tofile)  # the workers may run in another directory
+    blocksize = part_blocksize(blocksize, source, dask_client, so)
     job = new_job_token()
     retries = config.resolve_retries(retries)
-    run = ConvertRun(dask_client, fromfile, tofile, job, retries, show_progress, progress, start)
+    run = ConvertRun(dask_client, source, target, job, retries, show_progress, progress, start)
     try:
-        out = as_result(run.run(o, blocksize), fromfile, tofile)
+        out = as_result(run.run(o, blocksize), source, target)
     finally:
-        sweep_temporaries([os.path.dirname(tofile)], job)
+        sweep_temporaries([os.path.dirname(target)], job)
     if isinstance(out, Exception):
         raise out
     result = _parallel_result(out, elapsed=time.time() - start)
@@ -248,6 +260,7 @@ def bulk_convert(
     resume: bool = False,
     columnar: bool = True,
     infer_types: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> BulkConversionResult:
     """Convert many files; with ``parallel=True``, one Dask task per file.
 
@@ -297,6 +310,11 @@ def bulk_convert(
         Allow the pyarrow fast path.
     infer_types : bool, default False
         CSV/TSV to Parquet only: let pyarrow infer column types.
+    storage_options : dict, optional
+        fsspec options when ``source`` or ``dest`` is a URL
+        (``"s3://bucket/logs/*.csv"``, ``"s3://bucket/out/"``); ``storage_options``
+        inside ``iterableargs`` or ``toiterableargs`` is honoured too. Workers
+        read and write the objects themselves; each output is uploaded whole.
 
     Returns
     -------
@@ -320,8 +338,13 @@ def bulk_convert(
     >>> result.successful_files, result.failed_files  # doctest: +SKIP
     (8, 0)
     """
+    so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
         _parallel_only(client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types)
+        if is_url(source) or is_url(dest):
+            args = dict(iterableargs=iterableargs, toiterableargs=toiterableargs, scan_limit=scan_limit)
+            args.update(batch_size=batch_size, silent=silent, is_flatten=is_flatten, atomic=atomic)
+            return _sequential_urls(source, dest, pattern, to_ext, so, args)
         return upstream.bulk_convert(
             source=source,
             dest=dest,
@@ -353,17 +376,19 @@ def bulk_convert(
         progress_interval,
         columnar=columnar,
         infer_types=infer_types,
+        storage_options=so,
     )
-    files = [f for f in upstream._discover_files(source) if not os.path.basename(f).startswith(TEMP_PREFIX)]
+    files = discover(source, so)
     if not files:
         raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
-    prepare_dest(dest)
-    pairs = [(f, upstream._generate_output_filename(f, dest, pattern, to_ext)) for f in files]
+    prepare_dest(dest, so)
+    pairs = [(f, target_for(f, dest, pattern, to_ext)) for f in files]
     check_targets(pairs, "pattern" if pattern else "to_ext")
     if infer_types:
         check_infer_types([t for _, t in pairs])
-    skipped = {i for i, (src, dst) in enumerate(pairs) if resume and is_complete(src, dst)}
-    todo = [(i, src, dst) for i, (src, dst) in enumerate(pairs) if i not in skipped]
+    skipped = {i for i, (src, dst) in enumerate(pairs) if resume and is_complete(src, dst, so)}
+    # Absolute paths in the tasks: the workers may run in another directory.
+    todo = [(i, absolute(src), absolute(dst)) for i, (src, dst) in enumerate(pairs) if i not in skipped]
     if resume:
         sweep_stale_temporaries(dst for _, _, dst in todo)
     outcomes: dict[int, Any] = {}
@@ -388,3 +413,24 @@ def bulk_convert(
         total_elapsed_seconds=time.time() - start,
         skipped_files=[pairs[i][0] for i in sorted(skipped)],
     )
+
+
+def _sequential_urls(
+    source: str, dest: str, pattern: str | None, to_ext: str | None, so: dict[str, Any], args: dict[str, Any]
+) -> BulkConversionResult:
+    """iterabledata's sequential ``bulk_convert`` where ``source`` or ``dest`` is a URL: one ``convert`` per file."""
+    start = time.time()
+    if pattern is None and to_ext is None:
+        raise ValueError("Either 'pattern' or 'to_ext' must be specified")
+    files = discover(source, so)
+    if not files:
+        raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
+    prepare_dest(dest, so)
+    results = []
+    for src in files:
+        dst = target_for(src, dest, pattern, to_ext)
+        try:
+            results.append(FileConversionResult(src, dst, convert(src, dst, storage_options=so, **args)))
+        except Exception as e:
+            results.append(FileConversionResult(src, dst, None, e))
+    return BulkConversionResult(**bulk_totals(results), total_elapsed_seconds=time.time() - start)

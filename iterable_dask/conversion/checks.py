@@ -14,11 +14,13 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from iterable.helpers.detect import detect_file_type
 
 from ..io.atomic import TEMP_PREFIX
 from ..io.columnar import path_kind
+from ..io.fs import file_size, is_url, makedirs, modified_ns, open_input
 
 __all__ = [
     "check_format",
@@ -34,7 +36,13 @@ _TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[0-9a-f]{12}-[0-9a-f]{8}\.(?P
 
 
 def check_writable(folder: str, argument: str) -> None:
-    """Raise an :class:`OSError` naming ``argument`` unless a file can be created in ``folder``."""
+    """Raise an :class:`OSError` naming ``argument`` unless a file can be created in ``folder``.
+
+    Object-store prefixes are not probed (a probe object would be a stray
+    key); a missing bucket or credentials fail the first upload instead.
+    """
+    if is_url(folder):
+        return
     folder = folder or "."
     if not os.path.isdir(folder):
         raise FileNotFoundError(2, f"The output folder ({argument}) does not exist", folder)
@@ -46,8 +54,11 @@ def check_writable(folder: str, argument: str) -> None:
     os.remove(probe)
 
 
-def prepare_dest(dest: str) -> None:
+def prepare_dest(dest: str, storage_options: dict[str, Any] | None = None) -> None:
     """Create the destination folder of ``bulk_convert`` as iterabledata does, and check it is writable."""
+    if is_url(dest):
+        makedirs(dest, storage_options)
+        return
     path = Path(dest)
     if path.exists() and not path.is_dir():
         raise ValueError(f"Destination path '{dest}' exists but is not a directory")
@@ -97,33 +108,34 @@ def check_infer_types(targets: list[str]) -> None:
         raise ValueError("infer_types=True applies to CSV/TSV sources converted to .parquet targets only")
 
 
-def is_complete(source: str, target: str) -> bool:
+def is_complete(source: str, target: str, storage_options: dict[str, Any] | None = None) -> bool:
     """The resume rule: whether ``target`` holds a complete conversion of ``source``.
 
     A target is complete when it exists, is not empty, was last modified no
     earlier than its source, and looks finished: a Parquet footer that
     pyarrow reads, or text (CSV, TSV, JSON Lines) ending in a newline. Outputs
     of iterable_dask are complete by construction (they appear only through
-    an atomic rename); the checks also reject most partial files other
-    writers leave, and a source changed after its conversion.
+    an atomic rename, or a single upload to an object store); the checks also
+    reject most partial files other writers leave, and a source changed after
+    its conversion. Either may be a URL.
     """
+    so = storage_options
     try:
-        out = os.stat(target)
-        src = os.stat(source)
-    except OSError:
-        return False
-    if out.st_size == 0 or out.st_mtime_ns < src.st_mtime_ns:
+        if file_size(target, so) == 0 or modified_ns(target, so) < modified_ns(source, so):
+            return False
+    except (OSError, ValueError):
         return False
     kind = path_kind(target)
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         try:
-            pq.read_metadata(target)
+            with open_input(target, so) as f:
+                pq.read_metadata(f)
         except Exception:
             return False
     elif kind in ("csv", "jsonl"):
-        with open(target, "rb") as f:
+        with open_input(target, so) as f:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
     return True
@@ -138,6 +150,8 @@ def sweep_stale_temporaries(targets: Iterable[str]) -> list[str]:
     """
     names: dict[str, set[str]] = defaultdict(set)
     for target in targets:
+        if is_url(target):
+            continue  # object-store targets never have temporary keys
         folder, name = os.path.split(target)
         names[folder or "."].add(name)
     removed: list[str] = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
@@ -29,6 +28,7 @@ from iterable.types import ConversionResult, FileConversionResult
 from ..core import config
 from ..core.progress import ProgressBar, call_progress
 from ..io.columnar import ColumnarUnavailable, path_kind
+from ..io.fs import file_size, is_url
 from ..io.read import plan_partitions
 from ..io.readers import CSVRange, JSONLinesRange, ParquetRowGroups
 from .parts import JoinParts, PartTask, ScanKeys, SplitFallback
@@ -81,14 +81,14 @@ def _task_key(prefix: str, *token: Any) -> str:
 def split_readers(fromfile: str, tofile: str, o: ConvertOptions, blocksize: int | None) -> list[Any] | None:
     """Partition readers when ``fromfile`` can be split and its parts joined into ``tofile``, else None."""
     kind = path_kind(tofile)
-    if kind is None or o.native_requested or "engine" in o.iterableargs:
-        return None
+    if kind is None or o.native_requested or "engine" in o.iterableargs or is_url(tofile):
+        return None  # (part files lie beside the target: an object-store target is written in one task)
     if kind == "csv" and not is_flat(tofile):
         return None  # iterabledata's CSV writer would take each part's first record for a header
     try:
         if kind != "parquet" and "x\n".encode(o.toiterableargs.get("encoding", "utf8")) != b"x\n":
             return None  # parts of UTF-16 and friends do not concatenate
-        readers = plan_partitions(fromfile, blocksize, None, **o.iterableargs)
+        readers = plan_partitions(fromfile, blocksize, None, o.storage_options, **o.iterableargs)
     except Exception:
         return None  # the single task reports what is wrong with the file
     if len(readers) < 2 or not all(isinstance(r, _SPLIT_READERS) for r in readers):
@@ -100,7 +100,9 @@ _MIN_BLOCK = 1 << 20
 _PARTS_PER_THREAD = 4
 
 
-def part_blocksize(blocksize: int | str | None, fromfile: str, client: Any) -> int | None:
+def part_blocksize(
+    blocksize: int | str | None, fromfile: str, client: Any, storage_options: dict[str, Any] | None = None
+) -> int | None:
     """Bytes per part: as given, or by default about four parts per worker thread."""
     if blocksize != "default":
         return config.resolve_blocksize(blocksize)
@@ -108,7 +110,8 @@ def part_blocksize(blocksize: int | str | None, fromfile: str, client: Any) -> i
     if cap is None:
         return None
     threads = max(1, sum(client.nthreads().values()))
-    return max(_MIN_BLOCK, min(cap, -(-os.path.getsize(fromfile) // (_PARTS_PER_THREAD * threads))))
+    size = file_size(fromfile, storage_options)
+    return max(_MIN_BLOCK, min(cap, -(-size // (_PARTS_PER_THREAD * threads))))
 
 
 @dataclass

@@ -55,6 +55,7 @@ from iterable.types import ConversionResult
 from ..core.exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
 from ..io.atomic import atomic_target
 from ..io.columnar import ColumnarUnavailable, convert_columnar, path_kind
+from ..io.fs import local_input
 from ..io.read import plan_source_iterable
 from ..io.readers import CSVRange, JSONLinesRange
 
@@ -95,6 +96,7 @@ class ConvertOptions:
     strict_native: bool = False
     columnar: bool = True
     infer_types: bool = False
+    storage_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def checked(
@@ -338,27 +340,29 @@ class FileTask:
     options: ConvertOptions
     rows: bool = True
 
-    def _convert(self, tmp: str) -> ConversionResult:
+    def _convert(self, source: str, tmp: str) -> ConversionResult:
+        """Convert ``source`` (a local path: the file, or a URL's local copy) into ``tmp``."""
         o, start = self.options, time.time()
         if o.columnar and not o.native_requested:
             try:
-                n = convert_columnar(self.source, self.target, tmp, o.columnar_opts())
+                n = convert_columnar(source, self.target, tmp, o.columnar_opts())
                 return ConversionResult(rows_in=n, rows_out=n, elapsed_seconds=time.time() - start)
             except Exception as e:
-                if o.infer_types and path_kind(self.source) == "csv":  # inferred types exist there only
+                if o.infer_types and path_kind(source) == "csv":  # inferred types exist there only
                     raise ValueError(f"infer_types=True needs pyarrow's CSV reader, which refused the file: {e}") from e
                 if not self.rows:
                     raise ColumnarUnavailable(str(e)) from None
                 logger.debug("Columnar path unavailable for %r: %s", self.source, e)
         try:
-            return convert_rows(self.source, self.target, tmp, o)
+            return convert_rows(source, self.target, tmp, o)
         except UnsplittableFileError:
-            return convert_rows(self.source, self.target, tmp, o, split_reads=False)
+            return convert_rows(source, self.target, tmp, o, split_reads=False)
 
     def __call__(self) -> ConversionResult | FileConversionError | ColumnarUnavailable:
+        so = self.options.storage_options
         try:
-            with atomic_target(self.target, self.job) as tmp:
-                result = self._convert(tmp)
+            with local_input(self.source, so) as source, atomic_target(self.target, self.job, so) as tmp:
+                result = self._convert(source, tmp)
                 if result.rows_in == 0:
                     raise empty_source_error(self.source, self.target)
             return result

@@ -25,6 +25,7 @@ from ..core.chunks import unpack
 from ..core.cluster import get_client
 from ..core.exceptions import SourceReadError
 from .atomic import new_job_token
+from .fs import pop_storage_options
 from .read_feeder import DATA, ERROR, State, cluster_main, thread_main
 from .sources import expand_sources, source_name
 
@@ -62,6 +63,7 @@ class ParallelReader:
         scheduler: str | None = None,
         blocksize: int | str | None = "default",
         iterableargs: dict[str, Any] | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}")
@@ -69,7 +71,9 @@ class ParallelReader:
             raise ValueError(f"mode must be 'thread' or 'process'; got {mode!r}")
         if mode == "thread" and (client is not None or scheduler is not None):
             raise ValueError("mode='thread' reads in this process: do not pass client= or scheduler=")
-        self._sources = expand_sources(sources)
+        self._iterableargs = dict(iterableargs or {})
+        self._storage_options = pop_storage_options(storage_options, self._iterableargs) or None
+        self._sources = expand_sources(sources, self._storage_options)
         self.sources = [source_name(s) for s in self._sources]
         self.ordered = bool(ordered)
         self.with_source = bool(with_source)
@@ -77,7 +81,6 @@ class ParallelReader:
         self.chunk_size = min(config.resolve_chunk_size(chunk_size), self.buffer)
         self.on_error = on_error
         self.failed_sources: list[tuple[str, BaseException]] = []
-        self._iterableargs = dict(iterableargs or {})
         self._blocksize = blocksize
         mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
         self.mode = "process" if mode == "process" or client is not None or scheduler is not None else "thread"
@@ -212,6 +215,7 @@ def parallel_read(
     client: Any = None,
     scheduler: str | None = None,
     blocksize: int | str | None = "default",
+    storage_options: dict[str, Any] | None = None,
     **iterableargs: Any,
 ) -> ParallelReader:
     """Read the records of several sources in parallel, with bounded memory.
@@ -228,9 +232,9 @@ def parallel_read(
     Parameters
     ----------
     sources : str, PathLike, BaseIterable, or list of these
-        Paths, globs, directories (see :func:`iterable_dask.expand_sources`) and
-        open iterabledata iterables (read, not closed; files the reader opens
-        itself are always closed).
+        Paths, globs, directories, fsspec URLs and URL globs (see
+        :func:`iterable_dask.expand_sources`) and open iterabledata iterables
+        (read, not closed; files the reader opens itself are always closed).
     workers : int, optional
         Sources read at once (default ``iterable-dask.workers``, else the CPU
         count, at most one per source); in process mode, the size of an
@@ -263,6 +267,10 @@ def parallel_read(
     client, scheduler, blocksize : optional
         Process mode: the cluster, and the partition size of large plain files
         (see :func:`iterable_dask.read_bag`).
+    storage_options : dict, optional
+        fsspec options for URLs (``iterableargs["storage_options"]`` too).
+        Thread mode fetches each object to a local temporary file and reads it
+        there; process mode reads byte ranges on the workers.
     **iterableargs
         Passed to ``open_iterable(path, iterableargs=...)`` (``on_error`` is
         this function's own argument, not iterabledata's).
@@ -298,4 +306,4 @@ def parallel_read(
     """
     options = dict(workers=workers, ordered=ordered, with_source=with_source, buffer=buffer, chunk_size=chunk_size)
     options.update(on_error=on_error, mode=mode, client=client, scheduler=scheduler, blocksize=blocksize)
-    return ParallelReader(sources, iterableargs=iterableargs, **options)
+    return ParallelReader(sources, iterableargs=iterableargs, storage_options=storage_options, **options)

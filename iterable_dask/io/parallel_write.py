@@ -32,6 +32,7 @@ from ..core.chunks import PackedChunk, pack_function, pack_tree, unpack
 from ..core.cluster import get_client
 from ..core.exceptions import FileWriteError, UnpicklableFunctionError
 from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
+from .fs import absolute, is_url, makedirs, pop_storage_options
 from .parallel_read import ParallelReader
 from .write import PartitionWriter, flat_keys, write_bag_counts
 
@@ -101,6 +102,7 @@ class FileWriter:
     job: str
     toiterableargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 10000
+    storage_options: dict[str, Any] | None = None
 
     def __call__(self, records: PackedChunk | list[Any]) -> tuple[str, int]:
         records = unpack(records)
@@ -110,8 +112,8 @@ class FileWriter:
         try:
             folder = os.path.dirname(self.path)
             if folder:
-                os.makedirs(folder, exist_ok=True)
-            written = PartitionWriter(self.path, self.job, args, self.batch_size)(records)
+                makedirs(folder, self.storage_options)
+            written = PartitionWriter(self.path, self.job, args, self.batch_size, self.storage_options)(records)
             return (self.path, written[0][1] if written else 0)
         except Exception as e:
             error = FileWriteError(f"Failed to write {self.path!r}: {type(e).__name__}: {e}", path=self.path)
@@ -142,6 +144,7 @@ class KeyedPartitionWriter:
     partition_by: str | bytes
     toiterableargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 10000
+    storage_options: dict[str, Any] | None = None
 
     def __call__(self, records: Iterable[Any]) -> list[tuple[str, int]]:
         label, key_of = _key_function(self.partition_by)
@@ -150,7 +153,13 @@ class KeyedPartitionWriter:
             groups.setdefault(partition_folder(label, key_of(record)), []).append(record)
         name = f"part-{self.partition:05d}.{self.ext}"
         return [
-            FileWriter(os.path.join(self.dest, folder, name), self.job, self.toiterableargs, self.batch_size)(group)
+            FileWriter(
+                os.path.join(self.dest, folder, name),
+                self.job,
+                self.toiterableargs,
+                self.batch_size,
+                self.storage_options,
+            )(group)
             for folder, group in groups.items()
         ]
 
@@ -158,13 +167,13 @@ class KeyedPartitionWriter:
         return hash((self.dest, self.partition, self.job))
 
 
-def _prepare_dest(dest: str, to_ext: str) -> str:
+def _prepare_dest(dest: str, to_ext: str, storage_options: dict[str, Any] | None) -> str:
     ext = to_ext.lstrip(".")
     if not ext or "/" in ext:
         raise ValueError(f"to_ext must be an extension such as 'jsonl' or 'csv.gz'; got {to_ext!r}")
     if not detect_file_type(f"part.{ext}").get("success"):
         raise ValueError(f"Unknown output format {to_ext!r}: iterabledata has no writer for it")
-    ensure_output_folder(dest)
+    ensure_output_folder(dest, storage_options)
     return ext
 
 
@@ -177,14 +186,22 @@ def _write_bag(
     scheduler: str | None,
     toiterableargs: dict[str, Any],
     batch_size: int,
+    storage_options: dict[str, Any] | None,
 ) -> list[tuple[str, int]]:
     if partition_by is None:
         return write_bag_counts(
-            bag, dest, ext, client=client, scheduler=scheduler, batch_size=batch_size, **toiterableargs
+            bag,
+            dest,
+            ext,
+            client=client,
+            scheduler=scheduler,
+            batch_size=batch_size,
+            storage_options=storage_options,
+            **toiterableargs,
         )
     job = new_job_token()
     writers = [
-        KeyedPartitionWriter(dest, ext, i, job, partition_by, toiterableargs, batch_size)
+        KeyedPartitionWriter(dest, ext, i, job, partition_by, toiterableargs, batch_size, storage_options)
         for i in range(bag.npartitions)
     ]
     name = f"iterable-write-keyed-{tokenize(bag.name, dest, job)}"
@@ -195,15 +212,17 @@ def _write_bag(
         future = dask_client.compute(out, retries=config.resolve_retries())
         return list(future.result())  # the bag concatenates the partitions' lists
     finally:
-        sweep_temporaries([dest, *(e.path for e in os.scandir(dest) if e.is_dir())], job)
+        if not is_url(dest):  # object-store outputs have no temporary keys
+            sweep_temporaries([dest, *(e.path for e in os.scandir(dest) if e.is_dir())], job)
 
 
 class _Submitter:
     """Writes files in writer threads or on Dask workers, at most ``limit`` at once, results in order."""
 
-    def __init__(self, workers: int | None, client: Any, job: str) -> None:
+    def __init__(self, workers: int | None, client: Any, job: str, storage_options: dict[str, Any] | None) -> None:
         self.client = client
         self.job = job
+        self.storage_options = storage_options
         self.keys = count()
         self.futures: collections.deque[Any] = collections.deque()
         self.done: list[WrittenFile] = []
@@ -268,7 +287,8 @@ def _write_stream(
         held -= len(group)
         path = os.path.join(dest, folder, f"part-{numbers[folder]:05d}.{ext}")
         numbers[folder] += 1
-        submitter.submit(FileWriter(path, submitter.job, toiterableargs, batch_size), group)
+        writer = FileWriter(path, submitter.job, toiterableargs, batch_size, submitter.storage_options)
+        submitter.submit(writer, group)
 
     for record in records:
         folder = "" if key_of is None else partition_folder(label, key_of(record))
@@ -308,6 +328,7 @@ def parallel_write(
     client: Any = None,
     scheduler: str | None = None,
     batch_size: int = 10000,
+    storage_options: dict[str, Any] | None = None,
     **toiterableargs: Any,
 ) -> list[WrittenFile]:
     """Write records to several files in parallel, each file atomically.
@@ -320,9 +341,10 @@ def parallel_write(
         is written on the workers, one file per partition (per partition and
         key with ``partition_by``) and ``records_per_file`` does not apply.
     dest : str or PathLike
-        Output folder (created if needed). Files are named
-        ``part-00000.<to_ext>`` ...; existing files of the same name are
-        replaced.
+        Output folder (created if needed), local or an fsspec URL
+        (``"s3://bucket/out"``). Files are named ``part-00000.<to_ext>`` ...;
+        existing files of the same name are replaced. A local folder is made
+        absolute here, and the returned paths are absolute.
     to_ext : str
         Output format and codec, any iterabledata writes: ``"jsonl"``,
         ``"csv"``, ``"parquet"``, ``"jsonl.gz"`` ...
@@ -350,6 +372,8 @@ def parallel_write(
         runs on one.
     batch_size : int
         Records per ``write_bulk`` call.
+    storage_options : dict, optional
+        fsspec options for a URL ``dest`` (``toiterableargs["storage_options"]`` too).
     **toiterableargs
         Passed to ``open_iterable(path, mode="w", iterableargs=...)``.
 
@@ -389,18 +413,20 @@ def parallel_write(
     )
     if partition_by is not None and not isinstance(partition_by, str) and not callable(partition_by):
         raise TypeError(f"partition_by must be a field name or a function; got {type(partition_by).__name__}")
-    dest = os.fspath(dest)
-    ext = _prepare_dest(dest, to_ext)
+    toiterableargs = dict(toiterableargs)
+    so = pop_storage_options(storage_options, toiterableargs) or None
+    dest = absolute(dest)
+    ext = _prepare_dest(dest, to_ext, so)
     if isinstance(records, db.Bag):
         key = _shippable(partition_by)
-        pairs = _write_bag(records, dest, ext, key, client, scheduler, dict(toiterableargs), batch_size)
+        pairs = _write_bag(records, dest, ext, key, client, scheduler, toiterableargs, batch_size, so)
         return [WrittenFile(*pair) for pair in pairs]
     mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
     use_cluster = mode == "process" or client is not None or scheduler is not None
     dask_client = get_client(client, scheduler, workers=workers) if use_cluster else None
-    submitter = _Submitter(workers, dask_client, new_job_token())
+    submitter = _Submitter(workers, dask_client, new_job_token(), so)
     try:
-        return _write_stream(records, dest, ext, partition_by, per_file, submitter, dict(toiterableargs), batch_size)
+        return _write_stream(records, dest, ext, partition_by, per_file, submitter, toiterableargs, batch_size)
     except BaseException:
         submitter.abort()
         raise

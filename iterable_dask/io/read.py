@@ -7,20 +7,24 @@ tasks are those readers, so each worker opens its own part of a file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import dask.bag as db
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from iterable.base import BaseIterable
-from iterable.helpers.detect import open_iterable
+from iterable.helpers.detect import detect_file_type, open_iterable
 
 from ..core import config
 from ..core.chunks import pack
+from .fs import absolute, file_size, is_url, open_input, pop_storage_options
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from .sources import expand_sources
 
@@ -30,6 +34,8 @@ __all__ = ["estimate_remaining", "plan_partitions", "plan_source_iterable", "rea
 #: byte-range readers copy from it; any other argument means a whole-file read.
 _SPLIT_SAFE_ARGS = frozenset({"encoding", "delimiter", "quotechar", "keys", "autodetect", "format"})
 _SNIFF_BYTES = 1 << 16
+#: Bytes of a remote text file fetched for iterabledata to detect its dialect and encoding.
+_HEAD_BYTES = 1 << 20
 _RANGE_TYPES = {"CSVIterable": "csv", "JSONLinesIterable": "jsonl"}
 
 
@@ -45,9 +51,11 @@ def _split_kind(it: BaseIterable, iterableargs: dict[str, Any]) -> str | None:
     return _RANGE_TYPES.get(name)
 
 
-def _csv_header(path: str, encoding: str, delimiter: str, quotechar: str) -> tuple[tuple[str, ...] | None, int, bool]:
+def _csv_header(
+    path: str, encoding: str, delimiter: str, quotechar: str, storage_options: dict[str, Any] | None = None
+) -> tuple[tuple[str, ...] | None, int, bool]:
     """Field names, the byte offset after the header, and whether the sniffed start has multi-line records."""
-    with open(path, "rb") as f:
+    with open_input(path, storage_options) as f:
         sample = f.read(_SNIFF_BYTES)
         complete = len(sample) < _SNIFF_BYTES
     # Keep whole lines only, unless the sample is the whole file.
@@ -81,30 +89,84 @@ def _ranges(begin: int, size: int, blocksize: int) -> list[tuple[int, int]]:
     return [(s, min(s + blocksize, size)) for s in starts]
 
 
-def _plan_file(path: str, blocksize: int | None, iterableargs: dict[str, Any]) -> list[Any]:
-    if blocksize is None or os.path.getsize(path) <= blocksize:
-        return [WholeFile(path, dict(iterableargs))]  # nothing to split: not even opened here
+@contextlib.contextmanager
+def _opened_head(url: str, storage_options: dict[str, Any], iterableargs: dict[str, Any]) -> Iterator[BaseIterable]:
+    """iterabledata's reader over the first whole lines of a remote text file (one range request).
+
+    Enough for it to detect the dialect and encoding the range readers then
+    copy, without fetching the whole object.
+    """
+    folder = tempfile.mkdtemp(prefix="iterable-dask-head-")
+    try:
+        with open_input(url, storage_options) as f:
+            head = f.read(_HEAD_BYTES)
+        if len(head) == _HEAD_BYTES and b"\n" in head:
+            head = head[: head.rindex(b"\n") + 1]
+        local = os.path.join(folder, os.path.basename(url.rstrip("/")))
+        with open(local, "wb") as out:
+            out.write(head)
+        it = open_iterable(local, iterableargs=dict(iterableargs))
+        try:
+            yield it
+        finally:
+            it.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _plan_file(
+    path: str, blocksize: int | None, iterableargs: dict[str, Any], storage_options: dict[str, Any] | None = None
+) -> list[Any]:
+    so = storage_options or None
+    path = absolute(path)  # workers started elsewhere resolve it as this process does
+    whole = [WholeFile(path, dict(iterableargs), so)]
+    if blocksize is None or file_size(path, so) <= blocksize:
+        return whole  # nothing to split: not even opened here
+    if is_url(path):
+        info = detect_file_type(os.path.basename(path))
+        datatype = info.get("datatype")
+        kind = datatype if isinstance(datatype, str) else getattr(datatype, "__name__", None)
+        if info.get("codec") is not None or kind not in ("CSVIterable", "JSONLinesIterable", "ParquetIterable"):
+            return whole  # compressed, or a format read whole
+        if kind == "ParquetIterable":
+            return _plan_parquet(path, blocksize, so) if not (set(iterableargs) - {"format"}) else whole
+        try:
+            with _opened_head(path, so or {}, iterableargs) as it:
+                parts = _plan_opened(it, path, blocksize, iterableargs, so)
+        except Exception:
+            return whole  # the worker's whole-file read reports what is wrong with it
+        return parts if parts is not None else whole
     it = open_iterable(path, iterableargs=dict(iterableargs))
     try:
         parts = _plan_opened(it, path, blocksize, iterableargs)
     finally:
         it.close()
-    return parts if parts is not None else [WholeFile(path, dict(iterableargs))]
+    return parts if parts is not None else whole
 
 
-def _plan_opened(it: BaseIterable, path: str, blocksize: int, iterableargs: dict[str, Any]) -> list[Any] | None:
-    """Range or row-group readers for an opened file, or None when it cannot be split."""
+def _plan_opened(
+    it: BaseIterable,
+    path: str,
+    blocksize: int,
+    iterableargs: dict[str, Any],
+    storage_options: dict[str, Any] | None = None,
+) -> list[Any] | None:
+    """Range or row-group readers for an opened file, or None when it cannot be split.
+
+    ``it`` reads ``path`` (or, for a URL, its first lines); sizes are ``path``'s.
+    """
     kind = _split_kind(it, iterableargs)
-    size = os.path.getsize(path)
+    so = storage_options or None
+    size = file_size(path, so)
     if kind == "parquet":
-        return _plan_parquet(path, blocksize)
+        return _plan_parquet(path, blocksize, so)
     if kind == "jsonl":
         encoding = getattr(it, "encoding", None) or "utf8"
         if "\n".encode(encoding) != b"\n":
             return None
-        return [JSONLinesRange(path, s, e, encoding) for s, e in _ranges(0, size, blocksize)]
+        return [JSONLinesRange(path, s, e, encoding, so) for s, e in _ranges(0, size, blocksize)]
     if kind == "csv":
-        return _plan_csv(it, path, size, blocksize)
+        return _plan_csv(it, path, size, blocksize, so)
     return None
 
 
@@ -119,48 +181,58 @@ def estimate_remaining(it: BaseIterable, consumed: int) -> int | None:
     return max(0, int(os.path.getsize(path) / per_record) - consumed)
 
 
-def plan_source_iterable(it: BaseIterable, records_per_partition: int) -> list[Any] | None:
+def plan_source_iterable(
+    it: BaseIterable,
+    records_per_partition: int,
+    path: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> list[Any] | None:
     """Partition readers that re-read an open iterabledata file iterable on the workers.
 
     Returns None unless ``it`` reads a plain CSV, TSV, JSON Lines or Parquet
     file with iterabledata's default error handling, in which case the
     readers give exactly its records, in partitions of about
     ``records_per_partition`` records (estimated from the file's head).
+    ``path`` (a URL, say) names where the workers read the same bytes, when
+    ``it`` reads a local copy of them.
     """
-    path = getattr(it, "filename", None)
-    if not isinstance(path, str) or not os.path.isfile(path):
+    local = getattr(it, "filename", None)
+    if not isinstance(local, str) or not os.path.isfile(local):
         return None
     if getattr(it, "_on_error", "raise") != "raise" or getattr(it, "_validation_hooks", None):
         return None
     if _split_kind(it, {}) is None:
         return None
-    with open(path, "rb") as f:
+    with open(local, "rb") as f:
         head = f.read(_SNIFF_BYTES)
     lines = max(1, head.count(b"\n"))
     bytes_per_record = max(1, len(head) // lines)
-    return _plan_opened(it, path, max(4096, records_per_partition * bytes_per_record), {})
+    blocksize = max(4096, records_per_partition * bytes_per_record)
+    return _plan_opened(it, absolute(path or local), blocksize, {}, storage_options)
 
 
-def _plan_csv(it: Any, path: str, size: int, blocksize: int) -> list[Any] | None:
+def _plan_csv(
+    it: Any, path: str, size: int, blocksize: int, storage_options: dict[str, Any] | None = None
+) -> list[Any] | None:
     encoding = it.encoding or "utf8"
     if "\n".encode(encoding) != b"\n" or "\r".encode(encoding) != b"\r":
         return None  # UTF-16 and friends: no byte-level lines
     delimiter, quotechar = it.delimiter, it.quotechar
-    fieldnames, header_end, multiline = _csv_header(path, encoding, delimiter, quotechar)
+    fieldnames, header_end, multiline = _csv_header(path, encoding, delimiter, quotechar, storage_options)
     if it.keys is not None:  # explicit field names: the first line is a record
         fieldnames, header_end = tuple(it.keys), 0
     if multiline:  # quoted newlines seen up front: do not split this file
-        return [CSVRange(path, 0, size, fieldnames, header_end, encoding, delimiter, quotechar)]
+        return [CSVRange(path, 0, size, fieldnames, header_end, encoding, delimiter, quotechar, storage_options)]
     return [
-        CSVRange(path, s, e, fieldnames, header_end, encoding, delimiter, quotechar)
+        CSVRange(path, s, e, fieldnames, header_end, encoding, delimiter, quotechar, storage_options)
         for s, e in _ranges(header_end, size, blocksize)
     ]
 
 
-def _plan_parquet(path: str, blocksize: int) -> list[Any]:
+def _plan_parquet(path: str, blocksize: int, storage_options: dict[str, Any] | None = None) -> list[Any]:
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(path) as f:
+    with open_input(path, storage_options) as raw, pq.ParquetFile(raw) as f:
         meta = f.metadata
         groups: list[list[int]] = [[]]
         size = 0
@@ -170,7 +242,7 @@ def _plan_parquet(path: str, blocksize: int) -> list[Any]:
                 size = 0
             groups[-1].append(i)
             size += meta.row_group(i).total_byte_size
-    return [ParquetRowGroups(path, tuple(g)) for g in groups]
+    return [ParquetRowGroups(path, tuple(g), storage_options) for g in groups]
 
 
 def _packed_parts(records: Iterable[Any], chunk_size: int) -> list[Any]:
@@ -191,6 +263,7 @@ def plan_partitions(
     sources: Any,
     blocksize: int | str | None = "default",
     chunk_size: int | None = None,
+    storage_options: dict[str, Any] | None = None,
     **iterableargs: Any,
 ) -> list[Any]:
     """Partition readers for ``sources``, in source order.
@@ -200,15 +273,18 @@ def plan_partitions(
     ``blocksize`` bytes; other files (compressed, other formats, or read with
     arguments the range readers do not reproduce) give one partition each.
     Open iterables are read here, in the caller, in chunks of ``chunk_size``.
+    Local paths become absolute; URLs (``s3://...``) are read by the workers
+    through fsspec with ``storage_options`` (or ``iterableargs["storage_options"]``).
     """
+    so = pop_storage_options(storage_options, iterableargs)
     size = config.resolve_blocksize(blocksize)
     chunk = config.resolve_chunk_size(chunk_size)
     parts: list[Any] = []
-    for source in expand_sources(sources):
+    for source in expand_sources(sources, so):
         if isinstance(source, BaseIterable):
             parts.extend(_packed_parts(source, chunk))  # read here, in the caller
         else:
-            parts.extend(_plan_file(source, size, iterableargs))
+            parts.extend(_plan_file(source, size, iterableargs, so))
     return parts
 
 
@@ -219,7 +295,12 @@ def _bag_of(readers: list[Any], prefix: str) -> db.Bag:
     return db.Bag(graph, name, len(dsk))
 
 
-def read_bag(sources: Any, blocksize: int | str | None = "default", **iterableargs: Any) -> db.Bag:
+def read_bag(
+    sources: Any,
+    blocksize: int | str | None = "default",
+    storage_options: dict[str, Any] | None = None,
+    **iterableargs: Any,
+) -> db.Bag:
     """Read files (any iterabledata format) as a :class:`dask.bag.Bag` of records.
 
     The workers read their own partitions: one per file, and byte ranges of
@@ -231,12 +312,17 @@ def read_bag(sources: Any, blocksize: int | str | None = "default", **iterablear
     Parameters
     ----------
     sources : str, PathLike, BaseIterable, or list of these
-        A glob, a directory, a path, an open iterabledata iterable (read in
-        the caller and shipped in chunks), or a list of them.
+        A glob, a directory, a path, an fsspec URL or URL glob
+        (``"s3://bucket/logs/*.jsonl.gz"``), an open iterabledata iterable
+        (read in the caller and shipped in chunks), or a list of them.
     blocksize : int, str or None, default ``iterable-dask.blocksize``
         Target bytes per partition (``"64MiB"`` or an int). ``None`` reads
         every file as one partition, which also handles CSV files whose
         quoted fields hold newlines across range boundaries.
+    storage_options : dict, optional
+        fsspec options for URLs (credentials, ``client_kwargs``, ``anon`` ...),
+        as in :func:`dask.bag.read_text`; ``storage_options`` inside
+        ``iterableargs`` (iterabledata's way) is honoured too.
     **iterableargs
         Passed to ``open_iterable(..., iterableargs=...)`` for each file.
 
@@ -266,7 +352,8 @@ def read_bag(sources: Any, blocksize: int | str | None = "default", **iterablear
     (1000000,)
     """
     chunk_size = iterableargs.pop("chunk_size", None)
-    return _bag_of(plan_partitions(sources, blocksize, chunk_size, **iterableargs), "iterable-read")
+    parts = plan_partitions(sources, blocksize, chunk_size, storage_options, **iterableargs)
+    return _bag_of(parts, "iterable-read")
 
 
 def records_to_bag(records: Iterable[Any], chunk_size: int | None = None) -> db.Bag:

@@ -20,6 +20,7 @@ from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
 
 from ..core import config
+from .fs import local_input
 from .read import plan_partitions
 from .read_packed import ReadPacked
 
@@ -79,6 +80,7 @@ class State:
         self.stop = threading.Event()
         self.sources = reader._sources
         self.iterableargs = reader._iterableargs
+        self.storage_options = reader._storage_options
         self.chunk = reader.chunk_size
         self.ordered = reader.ordered
         self.window = window
@@ -134,10 +136,15 @@ def read_source(state: State, idx: int) -> None:
     owned = not isinstance(source, BaseIterable)
     it = None
     chunk: list[Any] = []
+    stack = contextlib.ExitStack()  # a URL's local copy, removed when the source is done
     try:
         if not state.admit(idx):
             return
-        it = open_iterable(source, iterableargs=dict(state.iterableargs)) if owned else source
+        if owned:
+            local = stack.enter_context(local_input(source, state.storage_options))
+            it = open_iterable(local, iterableargs=dict(state.iterableargs))
+        else:
+            it = source
         records = iter(it)
         size = state.chunk
         while not state.stop.is_set():
@@ -159,6 +166,7 @@ def read_source(state: State, idx: int) -> None:
         if owned and it is not None:
             with contextlib.suppress(Exception):
                 it.close()
+        stack.close()
 
 
 def thread_main(state: State) -> None:
@@ -180,7 +188,9 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
     def plan() -> Iterator[list[Any]]:
         for idx in indices:
             try:
-                parts = plan_partitions(state.sources[idx], blocksize, state.chunk, **state.iterableargs)
+                parts = plan_partitions(
+                    state.sources[idx], blocksize, state.chunk, state.storage_options, **state.iterableargs
+                )
             except Exception as e:
                 counts[idx] = 1
                 yield [idx, None, e]

@@ -11,6 +11,7 @@ from iterable.helpers.detect import open_iterable
 
 from ..core.chunks import PackedChunk, gc_paused, pack_tree
 from ..core.exceptions import PartitionReadError
+from .fs import local_input
 from .readers import WholeFile
 
 __all__ = ["ReadPacked"]
@@ -25,14 +26,15 @@ def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
     it = None
     chunks: list[PackedChunk] = []
     try:
-        it = open_iterable(reader.path, iterableargs=dict(reader.iterableargs))
-        records = iter(it)
-        while True:
-            with gc_paused:  # parsed records hold no cycles: no collections while building a chunk
-                chunk = list(islice(records, size))
-                if not chunk:
-                    return chunks
-                chunks.append(pack_tree(chunk))
+        with local_input(reader.path, reader.storage_options) as local:
+            it = open_iterable(local, iterableargs=dict(reader.iterableargs))
+            records = iter(it)
+            while True:
+                with gc_paused:  # parsed records hold no cycles: no collections while building a chunk
+                    chunk = list(islice(records, size))
+                    if not chunk:
+                        return chunks
+                    chunks.append(pack_tree(chunk))
     except Exception as e:
         pos = getattr(it, "pos", None)
         where = f" after record {pos}" if pos else ""

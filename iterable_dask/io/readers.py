@@ -26,6 +26,7 @@ from iterable.helpers.detect import open_iterable
 
 from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
+from .fs import local_input, open_input
 
 __all__ = [
     "CSVRange",
@@ -49,10 +50,12 @@ def align_to_line(f: Any, pos: int, floor: int, size: int) -> int:
     return pos - 1 + len(f.readline())
 
 
-def _read_range(path: str, start: int, end: int, floor: int) -> tuple[bytes, int, bool]:
-    """Bytes of the line-aligned range, its aligned start, and whether it ends the file."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+def _read_range(
+    path: str, start: int, end: int, floor: int, storage_options: dict[str, Any] | None
+) -> tuple[bytes, int, bool]:
+    """Bytes of the line-aligned range, its aligned start, and whether it ends the file (range reads on a URL)."""
+    with open_input(path, storage_options) as f:
+        size = f.seek(0, os.SEEK_END)
         lo = align_to_line(f, start, floor, size)
         hi = size if end >= size else align_to_line(f, end, floor, size)
         if hi <= lo:
@@ -94,6 +97,7 @@ class CSVRange:
     encoding: str
     delimiter: str = ","
     quotechar: str = '"'
+    storage_options: dict[str, Any] | None = field(default=None, hash=False)
 
     def __call__(self) -> list[dict[str, Any]]:
         with gc_paused:
@@ -102,7 +106,7 @@ class CSVRange:
     def _read(self) -> list[dict[str, Any]]:
         if self.fieldnames is None:  # empty file: no header, no records
             return []
-        data, base, at_eof = _read_range(self.path, self.start, self.end, self.header_end)
+        data, base, at_eof = _read_range(self.path, self.start, self.end, self.header_end, self.storage_options)
         if not data:
             return []
         lines = split_lines(_decode(data, self.encoding, self.path, base))
@@ -174,13 +178,14 @@ class JSONLinesRange:
     start: int
     end: int
     encoding: str = "utf8"
+    storage_options: dict[str, Any] | None = field(default=None, hash=False)
 
     def __call__(self) -> list[Any]:
         with gc_paused:
             return self._read()
 
     def _read(self) -> list[Any]:
-        data, base, _ = _read_range(self.path, self.start, self.end, 0)
+        data, base, _ = _read_range(self.path, self.start, self.end, 0, self.storage_options)
         if not data:
             return []
         loads = json.loads
@@ -213,13 +218,16 @@ class ParquetRowGroups:
 
     path: str
     row_groups: tuple[int, ...]
+    storage_options: dict[str, Any] | None = field(default=None, hash=False)
 
     def __call__(self) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         try:
-            with pq.ParquetFile(self.path) as f:
+            with open_input(self.path, self.storage_options) as raw, pq.ParquetFile(raw) as f:
                 return f.read_row_groups(list(self.row_groups)).to_pylist()
+        except FileNotFoundError:
+            raise
         except Exception as e:
             raise PartitionReadError(
                 f"Failed to read row groups {list(self.row_groups)} of {self.path!r}: {type(e).__name__}: {e}",
@@ -233,12 +241,14 @@ class WholeFile:
 
     path: str
     iterableargs: dict[str, Any] = field(default_factory=dict)
+    storage_options: dict[str, Any] | None = None
 
     def __call__(self) -> list[Any]:
         it = None
         try:
-            it = open_iterable(self.path, iterableargs=dict(self.iterableargs))
-            return list(it)
+            with local_input(self.path, self.storage_options) as local:
+                it = open_iterable(local, iterableargs=dict(self.iterableargs))
+                return list(it)
         except Exception as e:
             pos = getattr(it, "pos", None)
             where = f" after record {pos}" if pos else ""

@@ -10,6 +10,8 @@ from typing import Any
 
 from iterable.base import BaseIterable
 
+from .fs import expand_url, is_url
+
 __all__ = ["Source", "expand_sources", "source_name"]
 
 Source = str | BaseIterable
@@ -17,8 +19,12 @@ Source = str | BaseIterable
 _GLOB_CHARS = frozenset("*?[")
 
 
-def _expand_one(source: str | os.PathLike[str]) -> list[str]:
+def _expand_one(source: str | os.PathLike[str], storage_options: dict[str, Any] | None) -> list[str]:
     text = os.fspath(source)
+    if is_url(text):
+        return expand_url(text, storage_options)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
     path = Path(text)
     if path.is_file():
         return [text]
@@ -35,7 +41,7 @@ def _expand_one(source: str | os.PathLike[str]) -> list[str]:
     raise FileNotFoundError(f"File not found: {text!r}")
 
 
-def expand_sources(sources: Any) -> list[Source]:
+def expand_sources(sources: Any, storage_options: dict[str, Any] | None = None) -> list[Source]:
     """Expand globs, directories and paths into files, keeping iterables as they are.
 
     Parameters
@@ -43,6 +49,10 @@ def expand_sources(sources: Any) -> list[Source]:
     sources : str, PathLike, BaseIterable, or a list of these
         A glob (``"data/*.csv"``), a directory (its files, sorted, hidden files
         skipped), a path, an iterabledata iterable, or a list mixing them.
+        Each may be an fsspec URL (``"s3://bucket/logs/*.jsonl.gz"``), which
+        expands through fsspec to full URLs.
+    storage_options : dict, optional
+        Passed to fsspec for URLs (credentials, ``client_kwargs`` ...).
 
     Returns
     -------
@@ -53,7 +63,7 @@ def expand_sources(sources: Any) -> list[Source]:
     Raises
     ------
     FileNotFoundError
-        A path does not exist, a glob matches nothing, a directory is empty.
+        A path or object does not exist, a glob matches nothing, a directory or prefix is empty.
     TypeError
         An element is neither a path nor an iterable.
 
@@ -74,7 +84,7 @@ def expand_sources(sources: Any) -> list[Source]:
         if isinstance(item, BaseIterable):
             out.append(item)
         elif isinstance(item, (str, os.PathLike)):
-            out.extend(_expand_one(item))
+            out.extend(_expand_one(item, storage_options))
         else:
             raise TypeError(
                 f"each source must be a path, a glob or an iterabledata iterable; got {type(item).__name__}: {item!r}"

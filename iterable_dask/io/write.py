@@ -15,6 +15,7 @@ from iterable.helpers.detect import is_flat, open_iterable
 from ..core import config
 from ..core.cluster import get_client
 from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
+from .fs import absolute, join, pop_storage_options
 
 __all__ = ["PartitionWriter", "flat_keys", "write_bag", "write_records"]
 
@@ -72,6 +73,7 @@ class PartitionWriter:
     job: str
     toiterableargs: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 10000
+    storage_options: dict[str, Any] | None = None
 
     def __call__(self, records: Iterable[Any]) -> list[tuple[str, int]]:
         iterator = iter(records)
@@ -84,7 +86,7 @@ class PartitionWriter:
             yield first
             yield from iterator
 
-        with atomic_target(self.path, self.job) as tmp:
+        with atomic_target(self.path, self.job, self.storage_options) as tmp:
             count = write_records(all_records(), tmp, self.toiterableargs, self.batch_size, target=self.path)
         return [(self.path, count)]
 
@@ -96,7 +98,9 @@ def _default_name(i: int) -> str:
     return f"{i:05d}"
 
 
-def _targets(dest: str, to_ext: str | None, n: int, name_function: Callable[[int], str]) -> list[str]:
+def _targets(
+    dest: str, to_ext: str | None, n: int, name_function: Callable[[int], str], storage_options: dict[str, Any]
+) -> list[str]:
     if "*" in dest:
         if dest.count("*") != 1:
             raise ValueError(f"dest may hold one '*' (replaced by the partition name); got {dest!r}")
@@ -109,11 +113,11 @@ def _targets(dest: str, to_ext: str | None, n: int, name_function: Callable[[int
             raise ValueError("to_ext is required when dest is a directory (e.g. to_ext='jsonl')")
         folder = dest
         ext = to_ext.lstrip(".")
-        names = [os.path.join(dest, f"part-{name_function(i)}.{ext}") for i in range(n)]
+        names = [join(dest, f"part-{name_function(i)}.{ext}") for i in range(n)]
     if len(set(names)) != n:
         raise ValueError("name_function must give a distinct name for every partition")
     if folder:
-        ensure_output_folder(folder)
+        ensure_output_folder(folder, storage_options)
     _check_format(names[0])
     return names
 
@@ -135,6 +139,7 @@ def write_bag(
     scheduler: str | None = None,
     retries: int | None = None,
     batch_size: int = 10000,
+    storage_options: dict[str, Any] | None = None,
     **toiterableargs: Any,
 ) -> list[str]:
     """Write each partition of a bag to its own file, on the workers, atomically.
@@ -150,7 +155,8 @@ def write_bag(
         Records to write.
     dest : str
         A directory (files ``part-00000.<to_ext>`` ...) or a pattern with one
-        ``*``, replaced by the partition name (``"out/data-*.parquet"``).
+        ``*``, replaced by the partition name (``"out/data-*.parquet"``); a
+        local path or an fsspec URL (``"s3://bucket/out/"``).
     to_ext : str, optional
         Output extension when ``dest`` is a directory: any format (and codec)
         iterabledata writes, such as ``"jsonl"``, ``"csv"``, ``"parquet"``,
@@ -163,6 +169,9 @@ def write_bag(
         Task retries (default ``iterable-dask.retries``).
     batch_size : int
         Records per ``write_bulk`` call.
+    storage_options : dict, optional
+        fsspec options for a URL ``dest`` (``toiterableargs["storage_options"]`` is honoured too).
+        Each object is written locally on its worker and uploaded whole.
     **toiterableargs
         Passed to ``open_iterable(..., mode="w", iterableargs=...)``.
 
@@ -189,6 +198,7 @@ def write_bag(
         scheduler=scheduler,
         retries=retries,
         batch_size=batch_size,
+        storage_options=storage_options,
         **toiterableargs,
     )
     return [path for path, _ in written]
@@ -204,12 +214,15 @@ def write_bag_counts(
     scheduler: str | None = None,
     retries: int | None = None,
     batch_size: int = 10000,
+    storage_options: dict[str, Any] | None = None,
     **toiterableargs: Any,
 ) -> list[tuple[str, int]]:
     """:func:`write_bag`, returning ``(path, rows)`` pairs."""
-    targets = _targets(dest, to_ext, bag.npartitions, name_function or _default_name)
+    so = pop_storage_options(storage_options, toiterableargs)
+    targets = _targets(dest, to_ext, bag.npartitions, name_function or _default_name, so)
     job = new_job_token()
-    writers = [PartitionWriter(t, job, dict(toiterableargs), batch_size) for t in targets]
+    # Absolute paths in the tasks: workers started in another directory write where the caller means.
+    writers = [PartitionWriter(absolute(t), job, dict(toiterableargs), batch_size, so or None) for t in targets]
     name = f"iterable-write-{tokenize(bag.name, targets, job)}"
     dsk = {(name, i): (writer, key) for i, (writer, key) in enumerate(zip(writers, bag.__dask_keys__(), strict=True))}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bag])
@@ -217,6 +230,8 @@ def write_bag_counts(
     dask_client = get_client(client, scheduler)
     try:
         future = dask_client.compute(out, retries=config.resolve_retries(retries))
-        return list(future.result())
+        written = future.result()
     finally:
-        sweep_temporaries((os.path.dirname(t) for t in targets), job)
+        sweep_temporaries((os.path.dirname(w.path) for w in writers), job)
+    given = {w.path: t for w, t in zip(writers, targets, strict=True)}
+    return [(given[path], rows) for path, rows in written]

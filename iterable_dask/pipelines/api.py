@@ -48,6 +48,7 @@ def pipeline(
     merge_state: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
     setup: Callable[[], Callable[[Row, dict[str, Any]], Row | None]] | None = None,
     show_progress: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> PipelineResult:
     """Run ``process_func`` over every record of ``source``, in parallel on Dask when asked.
 
@@ -61,6 +62,10 @@ def pipeline(
         are opened with ``open_iterable`` and closed at the end; with
         ``atomic=True`` a destination path is written under a temporary name
         and renamed on success, so a failure leaves the original untouched.
+        Either may be an fsspec URL (``"s3://bucket/in.csv"``): a source is
+        fetched to a local copy for the caller while workers read its byte
+        ranges; a destination is written locally and uploaded whole when the
+        run succeeds (always atomic).
         (A destination iterable you opened for writing was already emptied
         when you opened it.)
     process_func : callable or class
@@ -98,6 +103,8 @@ def pipeline(
         Zero-argument factory run once per worker that returns the record function.
     show_progress : bool, default False
         A progress bar (tqdm in a terminal, a widget in Jupyter).
+    storage_options : dict, optional
+        fsspec options for URL sources and destinations.
 
     Returns
     -------
@@ -130,5 +137,6 @@ def pipeline(
         parallel=parallel, workers=workers, parallel_mode=parallel_mode, chunk_size=chunk_size, client=client,
         scheduler=scheduler, retries=retries, ordered=ordered, merge_state=merge_state, setup=setup,
         show_progress=show_progress,
+        storage_options=storage_options,
     )  # fmt: skip
     return runner.run(debug)

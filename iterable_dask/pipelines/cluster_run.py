@@ -86,7 +86,7 @@ class ClusterRun:
     def _chunk_sources(self, records: Iterator[Row], sampled: int) -> Iterator[Any]:
         """Partition readers the workers run themselves, or chunks the caller reads and packs."""
         if sampled == 0 and self.reset_iterables:
-            readers = plan_source_iterable(self.source, self.chunk_size)
+            readers = plan_source_iterable(self.source, self.chunk_size, self._source_url, self.storage_options)
             if readers is not None:
                 return iter(readers)
         return (pack(chunk) for chunk in _chunks(records, self.chunk_size))

@@ -23,6 +23,7 @@ from ..core import config
 from ..core.cluster import cluster_capacity
 from ..core.progress import ProgressBar
 from ..io.atomic import atomic_target, new_job_token
+from ..io.fs import is_url, local_input
 from ..io.read import estimate_remaining
 from .auto import ModeDecision, Timing, decide_mode, shipping_cost
 from .cluster_run import ClusterRun
@@ -68,6 +69,7 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         merge_state: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
         setup: Callable[[], Callable[[Row, dict[str, Any]], Row | None]] | None = None,
         show_progress: bool = False,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         if process_func is None and setup is None:
             raise ValueError("process_func is required (or setup=, a factory returning it)")
@@ -90,6 +92,9 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         self._errors: list[RecordError] = []
         self._max_errors = int(config.get("max-recorded-errors"))
         self._destination_path = os.fspath(destination) if isinstance(destination, (str, os.PathLike)) else None
+        self.storage_options = dict(storage_options or {})
+        #: A source given as a URL: workers read its byte ranges there, the caller a local copy.
+        self._source_url: str | None = None
 
     # -- the record function in the caller ------------------------------------
 
@@ -127,15 +132,21 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         original file untouched.
         """
         source, destination = self.source, self.destination
+        stack = contextlib.ExitStack()
         try:
             if isinstance(source, (str, os.PathLike)):
-                self.source = open_iterable(os.fspath(source))
+                path = os.fspath(source)
+                if is_url(path):
+                    self._source_url = path
+                    path = stack.enter_context(local_input(path, self.storage_options))
+                self.source = open_iterable(path)
             if self._destination_path is None:
                 return self._run(debug)
-            if not self.atomic:
+            if not self.atomic and not is_url(self._destination_path):
                 self.destination = open_iterable(self._destination_path, mode="w")
                 return self._run(debug)
-            with atomic_target(self._destination_path, new_job_token()) as tmp:
+            # atomic=True, or an object-store URL (uploaded whole on success, whatever atomic says)
+            with atomic_target(self._destination_path, new_job_token(), self.storage_options) as tmp:
                 self.destination = open_iterable(tmp, mode="w")
                 try:
                     return self._run(debug)
@@ -147,6 +158,8 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
                     with contextlib.suppress(Exception):
                         opened.close()
             self.source, self.destination = source, destination
+            self._source_url = None
+            stack.close()
 
     def _run(self, debug: bool) -> PipelineResult:
         if not self.parallel:

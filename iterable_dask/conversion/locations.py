@@ -1,0 +1,68 @@
+"""Where a conversion reads and writes: local paths or fsspec URLs, on the caller's side.
+
+Finds the sources of ``bulk_convert`` (through fsspec for URLs), names their
+targets as iterabledata does, makes local paths absolute for the workers,
+and runs iterabledata's own sequential ``convert`` on URLs by handing it a
+local copy of the source and uploading its output whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from iterable.convert import core as upstream
+
+from ..io.atomic import TEMP_PREFIX, atomic_target, new_job_token
+from ..io.fs import expand_url, is_url, join, local_input, pop_storage_options
+
+__all__ = ["discover", "local_endpoints", "split_storage_options", "target_for"]
+
+
+def split_storage_options(
+    storage_options: dict[str, Any] | None,
+    iterableargs: dict[str, Any] | None,
+    toiterableargs: dict[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    """``storage_options=`` merged with any given in either iterableargs (iterabledata's way), which lose the key."""
+    src = dict(iterableargs) if iterableargs is not None else None
+    dst = dict(toiterableargs) if toiterableargs is not None else None
+    so = pop_storage_options(None, dst) if dst is not None else {}
+    if src is not None:
+        so.update(pop_storage_options(None, src))
+    so.update(storage_options or {})
+    return so, src, dst
+
+
+def discover(source: str, storage_options: dict[str, Any]) -> list[str]:
+    """The files of a glob, folder or file, as iterabledata's ``bulk_convert`` finds them (URLs through fsspec).
+
+    Our own temporaries (a crashed run's) are never sources.
+    """
+    if is_url(source):
+        try:
+            files = expand_url(source, storage_options)
+        except FileNotFoundError:
+            return []
+    else:
+        files = upstream._discover_files(source)
+    return [f for f in files if not os.path.basename(f).startswith(TEMP_PREFIX)]
+
+
+def target_for(source: str, dest: str, pattern: str | None, to_ext: str | None) -> str:
+    """iterabledata's output name for ``source`` in ``dest``; a URL source or dest keeps its ``scheme://``."""
+    if not is_url(source) and not is_url(dest):
+        return upstream._generate_output_filename(source, dest, pattern, to_ext)
+    name = os.path.basename(upstream._generate_output_filename(source.rsplit("/", 1)[-1], ".", pattern, to_ext))
+    return join(dest, name)
+
+
+@contextlib.contextmanager
+def local_endpoints(fromfile: str, tofile: str, storage_options: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Local stand-ins for a URL source (a copy) and a URL target (uploaded whole on success)."""
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(local_input(fromfile, storage_options)) if is_url(fromfile) else fromfile
+        upload = is_url(tofile)
+        yield src, stack.enter_context(atomic_target(tofile, new_job_token(), storage_options)) if upload else tofile
