@@ -285,3 +285,36 @@ def test_gzip_object_converts(s3, tmp_path, client):
     assert result.successful_files == 1
     assert sequential(str(tmp_path / "out" / "g.csv.jsonl")) == sequential(local)  # iterabledata's naming
     assert os.listdir(tmp_path / "out") == ["g.csv.jsonl"]
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving ``tmp_path/www``."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_read_bag_and_convert_over_http(http_folder, tmp_path, client):
+    pytest.importorskip("aiohttp")
+    folder, base = http_folder
+    csv_path = write_sample(str(folder / "a.csv"), 120, seed=3)
+    gz_path = write_sample(str(folder / "b.jsonl.gz"), 80, seed=4)
+    bag = iterable_dask.read_bag([f"{base}/a.csv", f"{base}/b.jsonl.gz"])
+    assert client.compute(bag).result() == sequential(csv_path) + sequential(gz_path)
+    result = iterable_dask.convert(f"{base}/a.csv", str(tmp_path / "a.parquet"), parallel=True, client=client)
+    assert result.rows_out == 120
+    assert sequential(str(tmp_path / "a.parquet")) == sequential(csv_path)
