@@ -146,42 +146,10 @@ def stop_processes(procs: list[subprocess.Popen]) -> None:
 @pytest.fixture(scope="session")
 def real_scheduler():
     """Real `dask scheduler` and `dask worker` processes on 127.0.0.1."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    bindir = os.path.dirname(sys.executable)
-    dask_cli = os.path.join(bindir, "dask")
-    # PYTHONPATH: the worker can import functions defined in the test modules.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
-    sched = subprocess.Popen(
-        [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    worker = subprocess.Popen(
-        [
-            dask_cli,
-            "worker",
-            address,
-            "--nthreads",
-            "1",
-            "--nworkers",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--dashboard-address",
-            "127.0.0.1:0",
-            "--no-nanny",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    address, procs = dask_processes(REPO)
     try:
         with Client(address, timeout=30, set_as_default=False) as c:
             c.wait_for_workers(1, timeout=60)
         yield address
     finally:
-        for p in (worker, sched):
-            p.terminate()
-            p.wait(20)
+        stop_processes(procs)
