@@ -318,3 +318,26 @@ def test_read_bag_and_convert_over_http(http_folder, tmp_path, client):
     result = iterable_dask.convert(f"{base}/a.csv", str(tmp_path / "a.parquet"), parallel=True, client=client)
     assert result.rows_out == 120
     assert sequential(str(tmp_path / "a.parquet")) == sequential(csv_path)
+
+
+def test_remote_byte_ranges_align_as_local_ones(s3, tmp_path):
+    """Range requests on an object give the bytes, start and end flag the local seek-and-readline gives."""
+    import random
+
+    from iterable_dask.io.readers import _read_range
+
+    fs, bucket, so = s3
+    rng = random.Random(7)
+    lines = [("x" * rng.choice([3, 40, 150_000])) + "\n" for _ in range(12)]  # some lines outrun one request
+    local = tmp_path / "ragged.txt"
+    local.write_text("".join(lines) + "tail without newline")
+    url = _put(fs, str(local), f"{bucket}/ragged.txt")
+    size = local.stat().st_size
+    newlines = [i for i, c in enumerate(local.read_bytes()) if c == 10]
+    points = sorted(
+        {0, 1, size - 1, size, size + 10, *newlines, *(n + 1 for n in newlines), *(n + 2 for n in newlines)}
+    )
+    cases = [(a, b, floor) for a in points for b in points if a <= b for floor in (0, 4)][::7]
+    assert len(cases) > 100
+    for start, end, floor in cases:
+        assert _read_range(url, start, end, floor, so) == _read_range(str(local), start, end, floor, None), (start, end)

@@ -121,7 +121,8 @@ def is_complete(source: str, target: str, storage_options: dict[str, Any] | None
     """
     so = storage_options
     try:
-        if file_size(target, so) == 0 or modified_ns(target, so) < modified_ns(source, so):
+        # modified_ns first: it drops cached listings, so the size is current too.
+        if modified_ns(target, so) < modified_ns(source, so) or file_size(target, so) == 0:
             return False
     except (OSError, ValueError):
         return False

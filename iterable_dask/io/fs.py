@@ -43,6 +43,7 @@ __all__ = [
     "modified_ns",
     "open_input",
     "pop_storage_options",
+    "read_bytes",
     "upload",
 ]
 
@@ -141,13 +142,16 @@ def exists(path: str, storage_options: dict[str, Any] | None = None) -> bool:
 
 
 def file_size(path: str, storage_options: dict[str, Any] | None = None) -> int:
-    """Size in bytes; a missing file is a :class:`FileNotFoundError` naming it."""
+    """Size in bytes; a missing file is a :class:`FileNotFoundError` naming it.
+
+    For a URL, the size a listing just gave (:func:`expand_url`) is reused: no request.
+    """
     if not is_url(path):
         try:
             return os.path.getsize(path)
         except FileNotFoundError:
             raise missing_path_error(path) from None
-    fs, p = _fresh_fs(path, storage_options)
+    fs, p = get_fs(path, storage_options)
     try:
         return int(fs.size(p))
     except FileNotFoundError:
@@ -180,6 +184,23 @@ def open_input(path: str, storage_options: dict[str, Any] | None = None) -> Iter
         raise FileNotFoundError(2, "Object not found", path) from None
     with f:
         yield f
+
+
+def read_bytes(path: str, start: int, end: int, storage_options: dict[str, Any] | None = None) -> bytes:
+    """Bytes ``[start, end)`` of a file (fewer at its end): one range request for a URL, no size lookup."""
+    if not is_url(path):
+        with open_input(path) as f:
+            f.seek(start)
+            return f.read(max(0, end - start))
+    fs, p = get_fs(path, storage_options)
+    try:
+        return fs.cat_file(p, start=start, end=end)
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "Object not found", path) from None
+    except (OSError, ValueError) as e:
+        if "range" in str(e).lower() or "416" in str(e):
+            return b""  # the range starts at or past the end of the object
+        raise
 
 
 def scratch_dir() -> str:
@@ -269,7 +290,8 @@ def expand_url(url: str, storage_options: dict[str, Any] | None = None) -> list[
         return f"{protocol}://{text.split('://', 1)[1]}" if "://" in text else text
 
     if _GLOB_CHARS & set(p):
-        matches = [m for m in sorted(fs.glob(p)) if fs.isfile(m)]
+        found = fs.glob(p, detail=True)  # one listing, sizes included (file_size reuses them)
+        matches = sorted(name for name, info in found.items() if info.get("type") == "file")
         if not matches:
             raise FileNotFoundError(2, "No objects match the pattern", url)
         return [full(m) for m in matches]

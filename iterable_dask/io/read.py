@@ -24,7 +24,7 @@ from iterable.helpers.detect import detect_file_type, open_iterable
 
 from ..core import config
 from ..core.chunks import pack
-from .fs import absolute, file_size, is_url, open_input, pop_storage_options
+from .fs import absolute, file_size, is_url, open_input, pop_storage_options, read_bytes
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from .sources import expand_sources
 
@@ -55,9 +55,8 @@ def _csv_header(
     path: str, encoding: str, delimiter: str, quotechar: str, storage_options: dict[str, Any] | None = None
 ) -> tuple[tuple[str, ...] | None, int, bool]:
     """Field names, the byte offset after the header, and whether the sniffed start has multi-line records."""
-    with open_input(path, storage_options) as f:
-        sample = f.read(_SNIFF_BYTES)
-        complete = len(sample) < _SNIFF_BYTES
+    sample = read_bytes(path, 0, _SNIFF_BYTES, storage_options)
+    complete = len(sample) < _SNIFF_BYTES
     # Keep whole lines only, unless the sample is the whole file.
     if not complete and b"\n" in sample:
         sample = sample[: sample.rindex(b"\n") + 1]
@@ -98,8 +97,7 @@ def _opened_head(url: str, storage_options: dict[str, Any], iterableargs: dict[s
     """
     folder = tempfile.mkdtemp(prefix="iterable-dask-head-")
     try:
-        with open_input(url, storage_options) as f:
-            head = f.read(_HEAD_BYTES)
+        head = read_bytes(url, 0, _HEAD_BYTES, storage_options)
         if len(head) == _HEAD_BYTES and b"\n" in head:
             head = head[: head.rindex(b"\n") + 1]
         local = os.path.join(folder, os.path.basename(url.rstrip("/")))
@@ -120,7 +118,8 @@ def _plan_file(
     so = storage_options or None
     path = absolute(path)  # workers started elsewhere resolve it as this process does
     whole = [WholeFile(path, dict(iterableargs), so)]
-    if blocksize is None or file_size(path, so) <= blocksize:
+    size = None if blocksize is None else file_size(path, so)
+    if size is None or blocksize is None or size <= blocksize:
         return whole  # nothing to split: not even opened here
     if is_url(path):
         info = detect_file_type(os.path.basename(path))
@@ -132,7 +131,7 @@ def _plan_file(
             return _plan_parquet(path, blocksize, so) if not (set(iterableargs) - {"format"}) else whole
         try:
             with _opened_head(path, so or {}, iterableargs) as it:
-                parts = _plan_opened(it, path, blocksize, iterableargs, so)
+                parts = _plan_opened(it, path, blocksize, iterableargs, so, size)
         except Exception:
             return whole  # the worker's whole-file read reports what is wrong with it
         return parts if parts is not None else whole
@@ -150,6 +149,7 @@ def _plan_opened(
     blocksize: int,
     iterableargs: dict[str, Any],
     storage_options: dict[str, Any] | None = None,
+    size: int | None = None,
 ) -> list[Any] | None:
     """Range or row-group readers for an opened file, or None when it cannot be split.
 
@@ -157,7 +157,7 @@ def _plan_opened(
     """
     kind = _split_kind(it, iterableargs)
     so = storage_options or None
-    size = file_size(path, so)
+    size = file_size(path, so) if size is None else size
     if kind == "parquet":
         return _plan_parquet(path, blocksize, so)
     if kind == "jsonl":
