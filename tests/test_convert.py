@@ -129,7 +129,8 @@ def unreadable(path) -> str:
     return str(path)
 
 
-def test_each_bad_file_is_its_own_error_and_the_rest_convert(tmp_path, client):
+@pytest.mark.parametrize("strict", [False, True], ids=["drop-in", "strict"])
+def test_each_bad_file_is_its_own_error_and_the_rest_convert(strict, tmp_path, client):
     folder = tmp_path / "in"
     good = write_sample(str(folder / "good.csv"), 300)
     (folder / "empty.csv").write_text("")
@@ -143,22 +144,31 @@ def test_each_bad_file_is_its_own_error_and_the_rest_convert(tmp_path, client):
     (folder / "lies.parquet").write_text("a,b\n1,2\n")
     (folder / "not-json.jsonl").write_text("a,b\n1,2\n")
     unreadable(folder / "unreadable.csv")
-    result = bulk_convert(str(folder), str(tmp_path / "out"), to_ext="jsonl", parallel=True, client=client, retries=1)
+    out = tmp_path / "out"
+    result = bulk_convert(str(folder), str(out), to_ext="jsonl", parallel=True, client=client, retries=1, strict=strict)
     by_name = {os.path.basename(r.source_file): r for r in result.file_results}
     assert by_name["good.csv"].success and sequential(by_name["good.csv"].dest_file) == sequential(good)
     failed = {name for name, r in by_name.items() if not r.success}
-    assert failed == set(by_name) - {"good.csv"}
+    empties = {"empty.csv", "header.csv"}
+    assert failed == set(by_name) - {"good.csv"} - (set() if strict else empties)
     for name in failed:
         error = by_name[name].error
         assert isinstance(error, FileConversionError) and name in str(error)
         assert not os.path.exists(by_name[name].dest_file)
-    assert isinstance(by_name["empty.csv"].error, EmptySourceError)
-    assert isinstance(by_name["header.csv"].error, EmptySourceError)
+    for name in empties:
+        if strict:
+            assert isinstance(by_name[name].error, EmptySourceError)
+        else:  # iterabledata's own output for a source without records (here: an empty file), rows 0
+            assert by_name[name].result.rows_in == by_name[name].result.rows_out == 0
+            reference = tmp_path / f"ref-{name}.jsonl"
+            upstream_convert(str(folder / name), str(reference))
+            assert (out / name.replace(".csv", ".jsonl")).read_bytes() == reference.read_bytes()
     malformed = str(by_name["malformed.jsonl"].error)
     assert "malformed.jsonl:2" in malformed or "byte offset 9" in malformed  # line 2, by either reader
-    assert (result.successful_files, result.failed_files) == (1, len(failed))
+    assert (result.successful_files, result.failed_files) == (len(by_name) - len(failed), len(failed))
     assert result.errors == [by_name[n].error for n in sorted(by_name) if n in failed]
-    assert os.listdir(tmp_path / "out") == ["good.jsonl"]
+    written = {"good.jsonl"} | (set() if strict else {"empty.jsonl", "header.jsonl"})
+    assert set(os.listdir(out)) == written
 
 
 BULK, ONE = bulk_convert, convert
@@ -167,7 +177,7 @@ BULK, ONE = bulk_convert, convert
 @pytest.mark.parametrize(
     ("function", "args", "options", "error", "match"),
     [
-        (BULK, ("*.nothing", "o"), {"to_ext": "csv"}, FileNotFoundError, "No files match"),
+        (BULK, ("*.nothing", "o"), {"to_ext": "csv", "strict": True}, FileNotFoundError, "No files match"),
         (BULK, ("in", "in/a.csv/o"), {"to_ext": "csv"}, OSError, "Cannot create the destination"),
         (BULK, ("in", "in/a.csv"), {"to_ext": "csv"}, ValueError, "exists but is not a directory"),
         (BULK, ("in", "/proc"), {"to_ext": "csv"}, OSError, "not writable"),

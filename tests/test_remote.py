@@ -99,10 +99,11 @@ def test_missing_object_and_empty_prefix_name_the_url(s3):
         iterable_dask.read_bag(f"{bucket}/nothing.csv", storage_options=so)
     with pytest.raises(FileNotFoundError, match=rf"No objects match.*{bucket}/empty/\*\.csv"):
         iterable_dask.read_bag(f"{bucket}/empty/*.csv", storage_options=so)
+    args = dict(to_ext="jsonl", parallel=True, storage_options=so)
     with pytest.raises(FileNotFoundError, match=rf"{bucket}/none/"):
-        iterable_dask.bulk_convert(
-            f"{bucket}/none/*.csv", f"{bucket}/out", to_ext="jsonl", parallel=True, storage_options=so
-        )
+        iterable_dask.bulk_convert(f"{bucket}/none/*.csv", f"{bucket}/out", strict=True, **args)
+    empty = iterable_dask.bulk_convert(f"{bucket}/none/*.csv", f"{bucket}/out", **args)  # iterabledata's answer
+    assert (empty.total_files, empty.file_results) == (0, [])
 
 
 def test_missing_protocol_library_names_the_extra():

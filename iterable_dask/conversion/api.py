@@ -11,9 +11,9 @@ iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.io.columnar`
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import iterable.convert.core as upstream
@@ -25,43 +25,22 @@ from ..core.cluster import get_client
 from ..core.progress import call_progress
 from ..io.atomic import new_job_token, sweep_temporaries
 from ..io.fs import absolute, exists, is_url
-from .checks import check_infer_types, check_targets, is_complete, prepare_dest, sweep_stale_temporaries
-from .locations import discover, local_endpoints, split_storage_options, target_for
+from .checks import (
+    check_infer_types,
+    check_targets,
+    is_complete,
+    prepare_dest,
+    remove_upstream_temporaries,
+    sweep_stale_temporaries,
+)
+from .locations import discover, local_endpoints, sequential_urls, split_storage_options, target_for
+from .results import ParallelBulkConversionResult, ParallelConversionResult, parallel_result
 from .run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files, part_blocksize
 from .tasks import ConvertOptions
 
 __all__ = ["ParallelBulkConversionResult", "ParallelConversionResult", "bulk_convert", "convert"]
 
-
-@dataclass
-class ParallelConversionResult(ConversionResult):
-    """iterabledata's :class:`~iterable.types.ConversionResult`; ``skipped`` when ``resume`` found it done."""
-
-    skipped: bool = False
-
-
-@dataclass
-class ParallelBulkConversionResult(BulkConversionResult):
-    """iterabledata's :class:`~iterable.types.BulkConversionResult`, plus the sources ``resume`` skipped.
-
-    A skipped file counts as successful, with a ``ParallelConversionResult``
-    of zero rows whose ``skipped`` is True.
-    """
-
-    skipped_files: list[str] = field(default_factory=list)
-
-
-def _parallel_result(result: ConversionResult, elapsed: float | None = None) -> ParallelConversionResult:
-    if isinstance(result, ParallelConversionResult) and elapsed is None:
-        return result
-    return ParallelConversionResult(
-        rows_in=result.rows_in,
-        rows_out=result.rows_out,
-        elapsed_seconds=result.elapsed_seconds if elapsed is None else elapsed,
-        bytes_read=result.bytes_read,
-        bytes_written=result.bytes_written,
-        errors=list(result.errors),
-    )
+logger = logging.getLogger(__name__)
 
 
 def _parallel_only(**options: Any) -> None:
@@ -98,6 +77,7 @@ def convert(
     columnar: bool = True,
     infer_types: bool = False,
     storage_options: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> ConversionResult:
     """Convert one file; with ``parallel=True``, on a Dask cluster, splitting a big file.
 
@@ -149,6 +129,9 @@ def convert(
         (``"s3://bucket/in.csv"``); ``storage_options`` inside ``iterableargs``
         or ``toiterableargs`` (iterabledata's way) is honoured too. A URL target
         is written locally and uploaded whole; it is converted in one task.
+    strict : bool, default False
+        A source without records raises :class:`~iterable_dask.EmptySourceError`
+        instead of writing iterabledata's empty output (with a warning).
 
     Returns
     -------
@@ -172,7 +155,13 @@ def convert(
     so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
         _parallel_only(
-            workers=workers, client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types
+            workers=workers,
+            client=client,
+            scheduler=scheduler,
+            retries=retries,
+            resume=resume,
+            infer_types=infer_types,
+            strict=strict,
         )
         with local_endpoints(fromfile, tofile, so) as (local_from, local_to):
             return upstream.convert(
@@ -207,6 +196,7 @@ def convert(
         columnar=columnar,
         infer_types=infer_types,
         storage_options=so,
+        strict=strict,
     )
     if not (exists(fromfile, so) if is_url(fromfile) else os.path.isfile(fromfile)):
         raise FileNotFoundError(2, "Source file (fromfile) not found", fromfile)
@@ -217,6 +207,8 @@ def convert(
         if is_complete(fromfile, tofile, so):
             return ParallelConversionResult(rows_in=0, rows_out=0, elapsed_seconds=time.time() - start, skipped=True)
         sweep_stale_temporaries([tofile])
+    if atomic:
+        remove_upstream_temporaries([tofile])
     dask_client = get_client(client, scheduler, workers=workers)
     source, target = absolute(fromfile), absolute(tofile)  # the workers may run in another directory
     blocksize = part_blocksize(blocksize, source, dask_client, so)
@@ -229,7 +221,9 @@ def convert(
         sweep_temporaries([os.path.dirname(target)], job)
     if isinstance(out, Exception):
         raise out
-    result = _parallel_result(out, elapsed=time.time() - start)
+    result = parallel_result(out, elapsed=time.time() - start)
+    if result.rows_in == 0:
+        logger.warning("%s has no records: wrote an empty %s", fromfile, tofile)
     stats = {"rows_read": result.rows_in, "rows_written": result.rows_out, "elapsed": result.elapsed_seconds}
     call_progress(progress, {**stats, **NO_ESTIMATES})
     return result
@@ -261,6 +255,7 @@ def bulk_convert(
     columnar: bool = True,
     infer_types: bool = False,
     storage_options: dict[str, Any] | None = None,
+    strict: bool = False,
 ) -> BulkConversionResult:
     """Convert many files; with ``parallel=True``, one Dask task per file.
 
@@ -315,6 +310,10 @@ def bulk_convert(
         (``"s3://bucket/logs/*.csv"``, ``"s3://bucket/out/"``); ``storage_options``
         inside ``iterableargs`` or ``toiterableargs`` is honoured too. Workers
         read and write the objects themselves; each output is uploaded whole.
+    strict : bool, default False
+        A source without records is that file's :class:`~iterable_dask.EmptySourceError`,
+        and a ``source`` matching nothing raises :class:`FileNotFoundError`, instead of
+        iterabledata's empty output and empty result (each with a warning).
 
     Returns
     -------
@@ -340,11 +339,13 @@ def bulk_convert(
     """
     so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
-        _parallel_only(client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types)
+        _parallel_only(
+            client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types, strict=strict
+        )
         if is_url(source) or is_url(dest):
             args = dict(iterableargs=iterableargs, toiterableargs=toiterableargs, scan_limit=scan_limit)
             args.update(batch_size=batch_size, silent=silent, is_flatten=is_flatten, atomic=atomic)
-            return _sequential_urls(source, dest, pattern, to_ext, so, args)
+            return sequential_urls(source, dest, pattern, to_ext, so, args)
         return upstream.bulk_convert(
             source=source,
             dest=dest,
@@ -377,10 +378,14 @@ def bulk_convert(
         columnar=columnar,
         infer_types=infer_types,
         storage_options=so,
+        strict=strict,
     )
     files = discover(source, so)
     if not files:
-        raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
+        if strict:
+            raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
+        logger.warning("No files found matching source: %s", source)  # iterabledata's word, and its empty result
+        return ParallelBulkConversionResult(**bulk_totals([]), total_elapsed_seconds=time.time() - start)
     prepare_dest(dest, so)
     pairs = [(f, target_for(f, dest, pattern, to_ext)) for f in files]
     check_targets(pairs, "pattern" if pattern else "to_ext")
@@ -391,6 +396,8 @@ def bulk_convert(
     todo = [(i, absolute(src), absolute(dst)) for i, (src, dst) in enumerate(pairs) if i not in skipped]
     if resume:
         sweep_stale_temporaries(dst for _, _, dst in todo)
+    if atomic:
+        remove_upstream_temporaries(dst for _, _, dst in todo)
     outcomes: dict[int, Any] = {}
     if todo:
         dask_client = get_client(client, scheduler, workers=workers)
@@ -407,30 +414,9 @@ def bulk_convert(
         if isinstance(value, Exception):
             results.append(FileConversionResult(src, dst, None, value))
         else:
-            results.append(FileConversionResult(src, dst, _parallel_result(value)))
+            results.append(FileConversionResult(src, dst, parallel_result(value)))
     return ParallelBulkConversionResult(
         **bulk_totals(results),
         total_elapsed_seconds=time.time() - start,
         skipped_files=[pairs[i][0] for i in sorted(skipped)],
     )
-
-
-def _sequential_urls(
-    source: str, dest: str, pattern: str | None, to_ext: str | None, so: dict[str, Any], args: dict[str, Any]
-) -> BulkConversionResult:
-    """iterabledata's sequential ``bulk_convert`` where ``source`` or ``dest`` is a URL: one ``convert`` per file."""
-    start = time.time()
-    if pattern is None and to_ext is None:
-        raise ValueError("Either 'pattern' or 'to_ext' must be specified")
-    files = discover(source, so)
-    if not files:
-        raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
-    prepare_dest(dest, so)
-    results = []
-    for src in files:
-        dst = target_for(src, dest, pattern, to_ext)
-        try:
-            results.append(FileConversionResult(src, dst, convert(src, dst, storage_options=so, **args)))
-        except Exception as e:
-            results.append(FileConversionResult(src, dst, None, e))
-    return BulkConversionResult(**bulk_totals(results), total_elapsed_seconds=time.time() - start)

@@ -29,6 +29,7 @@ __all__ = [
     "check_writable",
     "is_complete",
     "prepare_dest",
+    "remove_upstream_temporaries",
     "sweep_stale_temporaries",
 ]
 
@@ -140,6 +141,14 @@ def is_complete(source: str, target: str, storage_options: dict[str, Any] | None
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
     return True
+
+
+def remove_upstream_temporaries(targets: Iterable[str]) -> None:
+    """Remove ``<target>.tmp`` files, as iterabledata's ``convert(atomic=True)`` does before writing."""
+    for target in targets:
+        if not is_url(target):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(target + ".tmp")
 
 
 def sweep_stale_temporaries(targets: Iterable[str]) -> list[str]:

@@ -9,16 +9,23 @@ local copy of the source and uploading its output whole.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from iterable.convert import core as upstream
+from iterable.types import BulkConversionResult, FileConversionResult
 
 from ..io.atomic import TEMP_PREFIX, atomic_target, new_job_token
 from ..io.fs import expand_url, is_url, join, local_input, pop_storage_options
+from .checks import prepare_dest
+from .run import bulk_totals
 
-__all__ = ["discover", "local_endpoints", "split_storage_options", "target_for"]
+__all__ = ["discover", "local_endpoints", "sequential_urls", "split_storage_options", "target_for"]
+
+logger = logging.getLogger(__name__)
 
 
 def split_storage_options(
@@ -66,3 +73,27 @@ def local_endpoints(fromfile: str, tofile: str, storage_options: dict[str, Any])
         src = stack.enter_context(local_input(fromfile, storage_options)) if is_url(fromfile) else fromfile
         upload = is_url(tofile)
         yield src, stack.enter_context(atomic_target(tofile, new_job_token(), storage_options)) if upload else tofile
+
+
+def sequential_urls(
+    source: str, dest: str, pattern: str | None, to_ext: str | None, so: dict[str, Any], args: dict[str, Any]
+) -> BulkConversionResult:
+    """iterabledata's sequential ``bulk_convert`` where ``source`` or ``dest`` is a URL: its ``convert`` per file."""
+    start = time.time()
+    if pattern is None and to_ext is None:
+        raise ValueError("Either 'pattern' or 'to_ext' must be specified")
+    files = discover(source, so)
+    if not files:
+        logger.warning("No files found matching source: %s", source)
+        return BulkConversionResult(**bulk_totals([]), total_elapsed_seconds=time.time() - start)
+    prepare_dest(dest, so)
+    results = []
+    for src in files:
+        dst = target_for(src, dest, pattern, to_ext)
+        try:
+            with local_endpoints(src, dst, so) as (local_src, local_dst):
+                results.append(FileConversionResult(src, dst, upstream.convert(local_src, local_dst, **args)))
+        except Exception as e:
+            logger.error("Error converting %s: %s", src, e)
+            results.append(FileConversionResult(src, dst, None, e))
+    return BulkConversionResult(**bulk_totals(results), total_elapsed_seconds=time.time() - start)

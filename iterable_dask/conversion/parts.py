@@ -169,8 +169,8 @@ class JoinParts:
             return error
         done = [p for p in parts if isinstance(p, PartResult)]
         rows_in, rows_out = sum(p.rows_in for p in done), sum(p.rows_out for p in done)
-        if rows_in == 0:
-            return empty_source_error(self.source, self.target)
+        if rows_in == 0:  # iterabledata's empty output, or the strict error, comes from the one-task path
+            return empty_source_error(self.source, self.target) if self.options.strict else SplitFallback("no records")
         try:
             with atomic_target(self.target, self.job) as tmp:
                 if path_kind(self.target) == "parquet":

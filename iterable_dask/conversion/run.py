@@ -225,6 +225,8 @@ def convert_files(
             if isinstance(value, Exception):
                 logger.error("Error converting %s: %s", src, value)
                 continue
+            if value.rows_in == 0:
+                logger.warning("%s has no records: wrote an empty %s", src, dst)
             rows_in, rows_out = rows_in + value.rows_in, rows_out + value.rows_out
             bar.set_postfix_str(f"{rows_out:,} rows")
             stats = {"file_index": total - len(todo) + done, "total_files": total, "current_file": src}

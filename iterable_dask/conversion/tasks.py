@@ -26,7 +26,10 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import pickle
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +51,7 @@ from iterable.convert.core import (
     _scan_schema_keys,
     _validate_convert_args,
 )
+from iterable.convert.core import convert as upstream_convert
 from iterable.datatypes.jsonl import JSONLinesIterable, date_handler
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
@@ -55,7 +59,7 @@ from iterable.types import ConversionResult
 from ..core.exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
 from ..io.atomic import atomic_target
 from ..io.columnar import ColumnarUnavailable, convert_columnar, path_kind
-from ..io.fs import local_input
+from ..io.fs import local_input, scratch_dir
 from ..io.read import plan_source_iterable
 from ..io.readers import CSVRange, JSONLinesRange
 
@@ -97,6 +101,8 @@ class ConvertOptions:
     columnar: bool = True
     infer_types: bool = False
     storage_options: dict[str, Any] = field(default_factory=dict)
+    #: An empty source is an error (EmptySourceError) instead of iterabledata's empty output.
+    strict: bool = False
 
     @classmethod
     def checked(
@@ -358,13 +364,43 @@ class FileTask:
         except UnsplittableFileError:
             return convert_rows(source, self.target, tmp, o, split_reads=False)
 
+    def _convert_empty(self, source: str, tmp: str) -> ConversionResult:
+        """A source without records: the very output iterabledata's ``convert`` writes (empty, or a header)."""
+        o = self.options
+        # Under the target's own name: iterabledata writes a hidden file's empty CSV differently.
+        folder = tempfile.mkdtemp(prefix="iterable-dask-empty-", dir=scratch_dir())
+        try:
+            out = os.path.join(folder, self.target.rstrip("/").rsplit("/", 1)[-1])
+            result = upstream_convert(
+                source,
+                out,
+                iterableargs=dict(o.iterableargs),
+                toiterableargs=dict(o.toiterableargs),
+                scan_limit=o.scan_limit,
+                batch_size=o.batch_size,
+                is_flatten=o.is_flatten,
+            )
+            shutil.move(out, tmp)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if result.rows_in:  # the fast readers saw no record where iterabledata does: never silently
+            raise FileConversionError(
+                f"{self.source!r}: iterabledata read {result.rows_in} records where the parallel reader read none",
+                self.source,
+                self.target,
+                "FileConversionError",
+            )
+        return result
+
     def __call__(self) -> ConversionResult | FileConversionError | ColumnarUnavailable:
         so = self.options.storage_options
         try:
             with local_input(self.source, so) as source, atomic_target(self.target, self.job, so) as tmp:
                 result = self._convert(source, tmp)
                 if result.rows_in == 0:
-                    raise empty_source_error(self.source, self.target)
+                    if self.options.strict:
+                        raise empty_source_error(self.source, self.target)
+                    result = self._convert_empty(source, tmp)
             return result
         except ColumnarUnavailable as e:
             return ColumnarUnavailable(str(e))

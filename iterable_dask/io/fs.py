@@ -44,6 +44,7 @@ __all__ = [
     "open_input",
     "pop_storage_options",
     "read_bytes",
+    "scratch_dir",
     "upload",
 ]
 

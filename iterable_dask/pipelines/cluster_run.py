@@ -8,11 +8,13 @@ each chunk's state in source order, running triggers between chunks.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
 import pickle
 import time
+import uuid
 from collections.abc import Iterator
 from itertools import accumulate, islice
 from typing import Any
@@ -50,6 +52,12 @@ def _chunks(iterator: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _forget_callable(token: str, dask_worker: Any = None) -> None:
+    cache = getattr(dask_worker, "_iterable_dask_callables", None)
+    if cache is not None:
+        cache.pop(token, None)
+
+
 class ClusterRun:
     """Mixin of :class:`Pipeline`: runs the records on a Dask cluster (uses upstream's writing helpers)."""
 
@@ -66,14 +74,19 @@ class ClusterRun:
         return True
 
     def _shipped_function(self, client: Any) -> tuple[bytes, str]:
-        """cloudpickle ``(process_func, setup)`` once; a clear error if it cannot be shipped."""
+        """cloudpickle ``(process_func, setup)`` once; a clear error if it cannot be shipped.
+
+        Workers in this process (thread mode) run the caller's own objects, as
+        a thread pool would: closures, counters and caches the caller holds
+        see the work. Only worker processes get a copy.
+        """
+        if str(client.scheduler.address).startswith("inproc://"):
+            token = f"local-{uuid.uuid4().hex}"
+            local_functions[token] = (self._user_func, self.setup)
+            return b"", token
         try:
             blob = cloudpickle.dumps((self._user_func, self.setup), protocol=5)
         except Exception as e:
-            if str(client.scheduler.address).startswith("inproc://"):
-                token = f"local-{id(self._user_func)}-{id(self.setup)}"
-                local_functions[token] = (self._user_func, self.setup)
-                return b"", token
             name = _function_name(self.setup if self.setup is not None else self._user_func)
             raise UnpicklableFunctionError(
                 f"process_func {name!r} cannot be pickled to ship it to worker processes: "
@@ -133,7 +146,9 @@ class ClusterRun:
             results.close()
             self._flush_batch()
             self._invoke_progress(stats, time_start)
-            local_functions.pop(token, None)
+            if local_functions.pop(token, None) is not None:
+                with contextlib.suppress(Exception):  # in-process workers: drop their reference to it
+                    client.run(_forget_callable, token)
         starts = list(accumulate(counts, initial=offset))
         for index, failure in failures:
             self._record_error(starts[index] + failure.index, failure.type, failure.message)
