@@ -28,6 +28,9 @@ def fast(source: str, target: str, **overrides) -> int:
 
 
 def assert_same_parquet(ours: str, theirs: str) -> None:
+    with open(ours, "rb") as a, open(theirs, "rb") as b:
+        if a.read() == b.read():  # the same file (iterabledata's empty output is 0 bytes, no Parquet at all)
+            return
     assert pq.read_schema(ours).equals(pq.read_schema(theirs), check_metadata=False)
     assert sequential(ours) == sequential(theirs)
 
@@ -231,7 +234,30 @@ def test_pairs_without_a_fast_path_say_so(tmp_path):
         fast(source, str(tmp_path / "d.jsonl"))
 
 
-# -- property tests: wherever the fast path runs, it equals iterabledata ---------------------------
+# -- property tests: the fast path runs where it should and equals iterabledata; else the task falls back ----
+
+
+def fast_or_fallback(folder, source: str, ext: str, compare, **overrides) -> bool:
+    """Convert with the fast path, or check the refusal: the conversion task then still gives iterabledata's file.
+
+    Every example asserts: the fast path's output, or the fallback's. Returns whether the fast path ran.
+    """
+    theirs = str(folder / f"theirs.{ext}")
+    result = upstream_convert(source, theirs, **({"batch_size": overrides["batch_size"]} if overrides else {}))
+    try:
+        rows = fast(source, str(folder / f"ours.{ext}"), **overrides)
+    except (ColumnarUnavailable, pa.ArrowInvalid):
+        rows = None
+    if not rows:  # refused, or no records: the task writes iterabledata's own file for those
+        task_target = str(folder / f"task.{ext}")
+        outcome = FileTask(source, task_target, "fuzz", ConvertOptions(**overrides))()
+        assert not isinstance(outcome, Exception), outcome
+        assert outcome.rows_in == result.rows_in
+        compare(task_target, theirs)
+        return False
+    compare(str(folder / f"ours.{ext}"), theirs)
+    return True
+
 
 CSV_TEXT = st.text(alphabet='ab,"\n\r x\t\u00e9', max_size=60)
 
@@ -242,34 +268,35 @@ def test_fuzzed_csv_fast_path_equals_iterabledata(tmp_path_factory, header, body
     folder = tmp_path_factory.mktemp("csv")
     source = folder / "f.csv"
     source.write_bytes((header + body).encode("utf-8"))
-    try:
-        rows = fast(str(source), str(folder / "ours.parquet"))
-    except (ColumnarUnavailable, pa.ArrowInvalid):
-        return
-    if rows == 0:
-        return
-    upstream_convert(str(source), str(folder / "theirs.parquet"))
-    assert_same_parquet(str(folder / "ours.parquet"), str(folder / "theirs.parquet"))
+    fast_or_fallback(folder, str(source), "parquet", assert_same_parquet)
 
 
 FIELD = st.text(alphabet='ab,"\n\r x\t\u00e9;', max_size=6)
+#: Fields the fast path must take: quotes, delimiters and newlines inside quotes, no carriage return.
+ELIGIBLE_FIELD = st.text(alphabet='ab,"\n x\t\u00e9;', min_size=1, max_size=6)
+
+
+def write_rows(folder, rows) -> str:
+    source = folder / "f.csv"
+    with open(source, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["a", "b", "c"])
+        writer.writerows(rows)
+    return str(source)
 
 
 @FUZZ
 @given(st.lists(st.lists(FIELD, min_size=3, max_size=3), min_size=1, max_size=25))
 def test_fuzzed_well_formed_csv_fast_path_equals_iterabledata(tmp_path_factory, rows):
     folder = tmp_path_factory.mktemp("csv")
-    source = folder / "f.csv"
-    with open(source, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["a", "b", "c"])
-        writer.writerows(rows)
-    try:
-        fast(str(source), str(folder / "ours.parquet"))
-    except (ColumnarUnavailable, pa.ArrowInvalid):
-        return
-    upstream_convert(str(source), str(folder / "theirs.parquet"))
-    assert_same_parquet(str(folder / "ours.parquet"), str(folder / "theirs.parquet"))
+    fast_or_fallback(folder, write_rows(folder, rows), "parquet", assert_same_parquet)
+
+
+@FUZZ
+@given(st.lists(st.lists(ELIGIBLE_FIELD, min_size=3, max_size=3), min_size=1, max_size=25))
+def test_fuzzed_eligible_csv_takes_the_fast_path(tmp_path_factory, rows):
+    folder = tmp_path_factory.mktemp("csv")
+    assert fast_or_fallback(folder, write_rows(folder, rows), "parquet", assert_same_parquet)
 
 
 JSON_TYPES = {
@@ -282,15 +309,24 @@ JSON_TYPES = {
 
 
 @st.composite
-def json_rows(draw):
-    """Records whose keys each hold one JSON type (or null), as real data mostly does."""
-    types = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.sampled_from(sorted(JSON_TYPES)), min_size=1))
+def json_rows(draw, eligible: bool = False):
+    """Records whose keys each hold one JSON type (or null), as real data mostly does.
+
+    ``eligible``: every key in every record, no nulls, and types pyarrow infers as Python does.
+    """
+    kinds = ["int", "str", "bool"] if eligible else sorted(JSON_TYPES)
+    types = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.sampled_from(kinds), min_size=1))
     n = draw(st.integers(min_value=1, max_value=30))
     rows = []
     for _ in range(n):
         row = {}
         for key, kind in types.items():
-            if draw(st.integers(0, 9)) > 0:  # sometimes a key is missing
+            if eligible:
+                value = draw(st.integers(-1000, 1000) if kind == "int" else JSON_TYPES[kind])
+                if kind == "str":
+                    value = "".join(c for c in value if c.isprintable()) or "x"
+                row[key] = value
+            elif draw(st.integers(0, 9)) > 0:  # sometimes a key is missing
                 row[key] = draw(st.one_of(st.none(), JSON_TYPES[kind]))
         rows.append(row or {next(iter(types)): None})
     return rows
@@ -301,13 +337,18 @@ def json_rows(draw):
 def test_fuzzed_jsonl_fast_path_equals_iterabledata(tmp_path_factory, rows):
     folder = tmp_path_factory.mktemp("jsonl")
     source = write_jsonl(folder / "f.jsonl", rows)
-    try:
-        fast(source, str(folder / "ours.parquet"), batch_size=4)
-    except (ColumnarUnavailable, pa.ArrowInvalid):
-        return
-    result = upstream_convert(source, str(folder / "theirs.parquet"), batch_size=4)
-    assert not result.errors
-    assert_same_parquet(str(folder / "ours.parquet"), str(folder / "theirs.parquet"))
+    fast_or_fallback(folder, source, "parquet", assert_same_parquet, batch_size=4)
+
+
+@FUZZ
+@given(json_rows(eligible=True))
+def test_fuzzed_eligible_jsonl_takes_the_fast_path(tmp_path_factory, rows):
+    folder = tmp_path_factory.mktemp("jsonl")
+    source = write_jsonl(folder / "f.jsonl", rows)
+    assert fast_or_fallback(folder, source, "parquet", assert_same_parquet, batch_size=4)
+
+
+PRINTABLE = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=10)
 
 
 @FUZZ
@@ -320,9 +361,14 @@ def test_fuzzed_parquet_to_text_is_byte_identical(tmp_path_factory, strings, ext
     source = str(folder / "f.parquet")
     ints = [None if s is None else len(s) for s in strings]
     pq.write_table(pa.table({"s": pa.array(strings, pa.string()), "n": pa.array(ints, pa.int32())}), source)
-    try:
-        fast(source, str(folder / f"ours.{ext}"))
-    except ColumnarUnavailable:
-        return
-    upstream_convert(source, str(folder / f"theirs.{ext}"))
-    assert_same_bytes(str(folder / f"ours.{ext}"), str(folder / f"theirs.{ext}"))
+    fast_or_fallback(folder, source, ext, assert_same_bytes)
+
+
+@FUZZ
+@given(strings=st.lists(PRINTABLE, min_size=1, max_size=20), ext=st.sampled_from(["jsonl", "csv"]))
+def test_fuzzed_eligible_parquet_takes_the_fast_path(tmp_path_factory, strings, ext):
+    folder = tmp_path_factory.mktemp("pq")
+    source = str(folder / "f.parquet")
+    ints = [len(s) for s in strings]
+    pq.write_table(pa.table({"s": pa.array(strings, pa.string()), "n": pa.array(ints, pa.int32())}), source)
+    assert fast_or_fallback(folder, source, ext, assert_same_bytes)

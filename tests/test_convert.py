@@ -518,3 +518,20 @@ def test_json_lines_stand_in_writes_iterabledatas_exact_text(tmp_path):
         stand_in.write_bulk(bad)
     stand_in.write_bulk(records[:1])
     assert buffer.getvalue().count("\n") == 1
+
+
+def test_the_columnar_path_falls_back_only_on_what_it_reads_differently(tmp_path):
+    """A file pyarrow would read differently goes to the row path; an I/O error is the file's error."""
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3\n")  # pyarrow refuses the short row; iterabledata reads it
+    options = ConvertOptions()
+    out = FileTask(str(ragged), str(tmp_path / "r.parquet"), "job", options, rows=False)()
+    assert isinstance(out, ColumnarUnavailable)
+    broken = unreadable(tmp_path / "broken.csv")
+    task = FileTask(broken, str(tmp_path / "b.parquet"), "job", options, rows=False)
+    if os.geteuid() == 0:  # EIO: transient, raised for Dask to retry
+        with pytest.raises(FileConversionError, match=r"broken\.csv.*OSError"):
+            task()
+    else:  # EACCES: the file's error, returned
+        error = task()
+        assert isinstance(error, FileConversionError) and "PermissionError" in str(error)

@@ -419,6 +419,9 @@ def test_auto_decision_rule():
     assert decide_mode(heavy, 1, 1000, None, True).mode == "sequential"
     assert decide_mode(heavy, 2, 1000, 100, False).mode == "sequential"  # start-up would dominate
     assert decide_mode(waiting, 4, 1000, None, True).mode == "thread"
+    # A cheap function on a busy machine: its wall time looks like waiting, but threads cannot gain.
+    descheduled = Timing(records=2000, wall=2000 * 8e-6, cpu=2000 * 2.5e-6, ship=3e-6)
+    assert decide_mode(descheduled, 2, 1000, None, True).mode == "sequential"
 
 
 def _slow(record, state):

@@ -35,7 +35,15 @@ from iterable.types import ConversionResult
 from ..core.exceptions import UnsplittableFileError
 from ..io.atomic import atomic_target, temp_path
 from ..io.columnar import path_kind
-from .tasks import ConvertOptions, empty_source_error, failure, iter_ranges, same_text_writer, settle
+from .tasks import (
+    ConvertOptions,
+    empty_source_error,
+    failure,
+    iter_ranges,
+    raise_write_failure,
+    same_text_writer,
+    settle,
+)
 
 __all__ = ["JoinParts", "PartResult", "PartTask", "ScanKeys", "SplitFallback"]
 
@@ -105,6 +113,7 @@ class PartTask:
                 _run_write_loop(records, same_text_writer(out), keys, **loop)
             finally:
                 _close_quietly(out, "Error closing output file", metrics.errors)
+            raise_write_failure(metrics.errors)
             if metrics.errors:  # which rows a failed batch drops depends on batch boundaries
                 raise SplitFallback(f"writing a part recorded errors: {metrics.errors[0]}")
             return PartResult(path, metrics.rows_read, metrics.rows_written, header)

@@ -22,6 +22,7 @@ from typing import Any
 from dask import delayed
 from dask.base import tokenize
 from distributed import as_completed
+from iterable.exceptions import IterableDataError
 from iterable.helpers.detect import is_flat
 from iterable.types import ConversionResult, FileConversionResult
 
@@ -89,7 +90,8 @@ def split_readers(fromfile: str, tofile: str, o: ConvertOptions, blocksize: int 
         if kind != "parquet" and "x\n".encode(o.toiterableargs.get("encoding", "utf8")) != b"x\n":
             return None  # parts of UTF-16 and friends do not concatenate
         readers = plan_partitions(fromfile, blocksize, None, o.storage_options, **o.iterableargs)
-    except Exception:
+    except (OSError, ValueError, IterableDataError) as e:  # a file iterabledata cannot open or read: not a bug here
+        logger.debug("Not splitting %r: %s: %s", fromfile, type(e).__name__, e)
         return None  # the single task reports what is wrong with the file
     if len(readers) < 2 or not all(isinstance(r, _SPLIT_READERS) for r in readers):
         return None

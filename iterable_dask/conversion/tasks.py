@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import pyarrow as pa
 from iterable.convert.batch import BatchSelection, native_batch_supported
 from iterable.convert.core import (
     DEFAULT_BATCH_SIZE,
@@ -71,12 +72,17 @@ __all__ = [
     "empty_source_error",
     "failure",
     "iter_ranges",
+    "raise_write_failure",
     "same_text_writer",
     "settle",
 ]
 
 logger = logging.getLogger(__name__)
 
+#: What sends a file from the columnar fast path to the row path: the cases it knows it reads
+#: differently, and pyarrow's parse errors (a ragged row, a malformed line: iterabledata's reader
+#: then reads it, or names the error). Anything else (an I/O error, a bug) is the file's error.
+COLUMNAR_FALLBACK = (ColumnarUnavailable, pa.ArrowInvalid, UnicodeDecodeError)
 #: Records per byte range a worker reads, one range after another, when it converts a whole file.
 STREAM_RECORDS = 25_000
 #: iterableargs the range readers reproduce (they copy the dialect from iterabledata's own reader).
@@ -254,6 +260,18 @@ def _range_readers(source: str, iterableargs: dict[str, Any]) -> list[Any] | Non
     return parts if parts and all(isinstance(p, (CSVRange, JSONLinesRange)) for p in parts) else None
 
 
+def raise_write_failure(errors: list[Exception]) -> None:
+    """Raise the first I/O error iterabledata's write loop recorded (a full disk, a size limit).
+
+    iterabledata records a failing batch write or close and goes on, so its
+    result would report success over an incomplete output; data errors (a
+    record the writer refuses) stay recorded, as there.
+    """
+    failure = next((e for e in errors if isinstance(e, OSError)), None)
+    if failure is not None:
+        raise failure
+
+
 def iter_ranges(readers: list[Any] | tuple[Any, ...], head: list[Any] | None = None) -> Iterator[Any]:
     """Records of the readers in order, lazily; ``head`` stands for the first reader's, already read."""
     for i, reader in enumerate(readers):
@@ -322,6 +340,7 @@ def convert_rows(source: str, target: str, tmp: str, o: ConvertOptions, split_re
     finally:
         _close_quietly(it_in, "Error closing input file", metrics.errors)
         _close_quietly(it_out, "Error closing output file", metrics.errors)
+    raise_write_failure(metrics.errors)
     return ConversionResult(
         rows_in=metrics.rows_read,
         rows_out=metrics.rows_written,
@@ -353,7 +372,7 @@ class FileTask:
             try:
                 n = convert_columnar(source, self.target, tmp, o.columnar_opts())
                 return ConversionResult(rows_in=n, rows_out=n, elapsed_seconds=time.time() - start)
-            except Exception as e:
+            except COLUMNAR_FALLBACK as e:  # a file the fast path reads differently: iterabledata's row path
                 if o.infer_types and path_kind(source) == "csv":  # inferred types exist there only
                     raise ValueError(f"infer_types=True needs pyarrow's CSV reader, which refused the file: {e}") from e
                 if not self.rows:

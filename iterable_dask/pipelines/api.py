@@ -59,9 +59,10 @@ def pipeline(
     ----------
     source, destination : BaseIterable or path
         Where records come from and go (``destination`` may be None). Paths
-        are opened with ``open_iterable`` and closed at the end; with
-        ``atomic=True`` a destination path is written under a temporary name
-        and renamed on success, so a failure leaves the original untouched.
+        are opened with ``open_iterable`` and closed at the end; a destination
+        path is always written under a temporary name and renamed on success,
+        so a failure (a failing write or close included) leaves the original
+        untouched.
         Either may be an fsspec URL (``"s3://bucket/in.csv"``): a source is
         fetched to a local copy for the caller while workers read its byte
         ranges; a destination is written locally and uploaded whole when the

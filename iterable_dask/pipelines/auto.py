@@ -27,6 +27,10 @@ __all__ = ["ModeDecision", "Timing", "decide_mode"]
 TASK_OVERHEAD_SECONDS = 0.004
 #: Starting an embedded cluster: worker processes, or one in-process worker.
 STARTUP_SECONDS = {"process": 3.0, "thread": 0.3}
+#: Moving one record through an in-process worker and back (chunking, the task's loop, the write):
+#: a function that takes only a few microseconds cannot gain from threads, even when a busy
+#: machine makes its wall time look like waiting.
+THREAD_RECORD_SECONDS = 5e-6
 MIN_SPEEDUP = 1.25
 
 
@@ -112,7 +116,10 @@ def decide_mode(
     io_bound = timing.cpu_ratio < 0.5
     mode = "thread" if io_bound else "process"
     # In thread mode records do not leave the process, but the GIL serializes the CPU part.
-    per_record = (max(f / workers, f * timing.cpu_ratio) if io_bound else f / workers + timing.ship) + per_task
+    if io_bound:
+        per_record = max(f / workers, f * timing.cpu_ratio) + THREAD_RECORD_SECONDS + per_task
+    else:
+        per_record = f / workers + timing.ship + per_task
     n = remaining if remaining is not None else 10**9
     startup = 0.0 if cluster_running else STARTUP_SECONDS[mode]
     sequential_time = n * f

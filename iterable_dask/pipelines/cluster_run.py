@@ -203,10 +203,4 @@ class ClusterRun:
             self._invoke_progress(stats, time_start)
         if self.trigger_func is not None:
             for _ in range(after // self.trigger_on - before // self.trigger_on):
-                try:
-                    self._flush_batch()
-                    self.trigger_func(stats, state)
-                except Exception as e:
-                    logger.error(f"Error in trigger function at record #{stats['rec_count']}: {e}", exc_info=debug)
-                    if debug:
-                        raise
+                self._trigger(stats, state, debug)

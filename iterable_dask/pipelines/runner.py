@@ -106,15 +106,59 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
             self._errors.append(RecordError(position, type_name, message))
 
     def _process_record(self, record: Row, state: dict[str, Any], stats: dict[str, Any], debug: bool) -> None:
-        """Upstream's per-record step, also keeping the failure's position, type and message."""
+        """Upstream's per-record step, also keeping the failure's position, type and message.
+
+        An I/O error while writing (a full disk, a file size limit) fails the
+        run: upstream would count it as one more failed record and go on,
+        reporting success over an incomplete output.
+        """
         try:
             result = self.process_func(record, state)
             self._write_result(result, stats)
+        except OSError as e:
+            if getattr(e, "_iterable_dask_write", False):
+                raise
+            self._record_failed(e, stats, debug)
         except Exception as e:
-            logger.error(f"Error processing record #{stats['rec_count'] + 1}: {e}", exc_info=debug)
-            stats["exceptions"] += 1
-            self._record_error(stats["rec_count"], type(e).__name__, str(e))
-            if debug or self.atomic:
+            self._record_failed(e, stats, debug)
+
+    def _record_failed(self, e: Exception, stats: dict[str, Any], debug: bool) -> None:
+        logger.error(f"Error processing record #{stats['rec_count'] + 1}: {e}", exc_info=debug)
+        stats["exceptions"] += 1
+        self._record_error(stats["rec_count"], type(e).__name__, str(e))
+        if debug or self.atomic:
+            raise e
+
+    def _flush_batch(self) -> None:
+        """Upstream's batch write; an I/O error is marked as the output's, so no handler takes it for a record's."""
+        try:
+            super()._flush_batch()
+        except OSError as e:
+            e._iterable_dask_write = True  # type: ignore[attr-defined]
+            raise
+
+    def _write_result(self, result: Row | None, stats: dict[str, Any]) -> None:
+        try:
+            super()._write_result(result, stats)
+        except OSError as e:
+            e._iterable_dask_write = True  # type: ignore[attr-defined]
+            raise
+
+    def _maybe_trigger(self, stats: dict[str, Any], state: dict[str, Any], debug: bool) -> None:
+        """Upstream's trigger step, except that a failing write of the pending batch fails the run."""
+        if stats["rec_count"] % self.trigger_on != 0 or self.trigger_func is None:
+            return
+        self._trigger(stats, state, debug)
+
+    def _trigger(self, stats: dict[str, Any], state: dict[str, Any], debug: bool) -> None:
+        try:
+            self._flush_batch()
+            self.trigger_func(stats, state)
+        except Exception as e:
+            if getattr(e, "_iterable_dask_write", False):
+                raise
+            logger.error(f"Error in trigger function at record #{stats['rec_count']}: {e}", exc_info=debug)
+            if debug:
                 raise
 
     # -- run ---------------------------------------------------------------------
@@ -127,9 +171,9 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         """Execute the pipeline; sequentially (exactly upstream) unless ``parallel=True``.
 
         A ``source`` or ``destination`` given as a path is opened here and closed
-        at the end; with ``atomic=True`` such a destination is written under a
-        temporary name and renamed on success, so a failed run leaves the
-        original file untouched.
+        at the end. Such a destination is always written under a temporary name
+        and renamed on success, so a failed run (a failing write or close
+        included) leaves the original file, or none, and no temporary.
         """
         source, destination = self.source, self.destination
         stack = contextlib.ExitStack()
@@ -142,16 +186,14 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
                 self.source = open_iterable(path)
             if self._destination_path is None:
                 return self._run(debug)
-            if not self.atomic and not is_url(self._destination_path):
-                self.destination = open_iterable(self._destination_path, mode="w")
-                return self._run(debug)
-            # atomic=True, or an object-store URL (uploaded whole on success, whatever atomic says)
+            # A path (or URL): written under a temporary name and renamed (uploaded) when complete,
+            # whatever atomic says, so a failed run leaves the old file, or none, and no temporary.
             with atomic_target(self._destination_path, new_job_token(), self.storage_options) as tmp:
                 self.destination = open_iterable(tmp, mode="w")
-                try:
-                    return self._run(debug)
-                finally:
-                    self.destination.close()
+                result = self._run(debug)
+                opened, self.destination = self.destination, destination
+                opened.close()  # a failing flush fails the run
+                return result
         finally:
             for opened, given in ((self.source, source), (self.destination, destination)):
                 if opened is not given and opened is not None:
