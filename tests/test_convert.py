@@ -535,3 +535,36 @@ def test_the_columnar_path_falls_back_only_on_what_it_reads_differently(tmp_path
     else:  # EACCES: the file's error, returned
         error = task()
         assert isinstance(error, FileConversionError) and "PermissionError" in str(error)
+
+
+def _attempts(client, prefix: str) -> dict[str, int]:
+    """How often each task whose key starts with ``prefix`` went to a worker (the scheduler's own log)."""
+
+    def count(dask_scheduler, prefix=prefix):
+        out: dict[str, int] = {}
+        for entry in dask_scheduler.transition_log:
+            key, finish = str(entry[0]), entry[2]
+            if key.startswith(prefix) and finish == "processing":
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    return client.run_on_scheduler(count)
+
+
+def test_data_errors_run_once_transient_errors_are_retried(tmp_path, client):
+    """A malformed file is converted once (its error is the file's); an I/O error is retried ``retries`` times."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "malformed.jsonl").write_text('{"a": 1}\n{"a": \n')
+    before = _attempts(client, "iterable-convert-")
+    result = bulk_convert(str(folder), str(tmp_path / "out"), to_ext="csv", parallel=True, client=client, retries=2)
+    assert result.failed_files == 1
+    new = {k: n for k, n in _attempts(client, "iterable-convert-").items() if k not in before}
+    assert list(new.values()) == [1]
+    (folder / "malformed.jsonl").unlink()
+    unreadable(folder / "broken.csv")  # EIO for root, EACCES otherwise
+    before = _attempts(client, "iterable-convert-")
+    result = bulk_convert(str(folder), str(tmp_path / "out2"), to_ext="jsonl", parallel=True, client=client, retries=2)
+    assert result.failed_files == 1
+    new = {k: n for k, n in _attempts(client, "iterable-convert-").items() if k not in before}
+    assert list(new.values()) == ([3] if os.geteuid() == 0 else [1])  # EIO is transient: 1 + 2 retries

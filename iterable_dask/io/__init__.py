@@ -5,7 +5,8 @@ the workers run (:mod:`.readers`), partition planning with
 :func:`read_bag` (:mod:`.read`), :func:`write_bag` (:mod:`.write`), the
 pyarrow columnar fast path (:mod:`.columnar`), atomic outputs
 (:mod:`.atomic`), and :func:`parallel_read` / :func:`parallel_write` with
-their engines (:mod:`.read_feeder`, :mod:`.read_packed`).
+their engines and worker tasks (:mod:`.read_feeder`, :mod:`.read_packed`,
+:mod:`.file_writers`); local paths and fsspec URLs (:mod:`.fs`).
 
 May import: core.
 """

@@ -12,159 +12,32 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import hashlib
 import os
-import pickle
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from itertools import count
-from typing import Any, NamedTuple
-from urllib.parse import quote
+from typing import Any
 
 import dask.bag as db
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
-from iterable.helpers.detect import detect_file_type, is_flat
+from distributed import KilledWorker
+from iterable.helpers.detect import detect_file_type
 
 from ..core import config
-from ..core.chunks import PackedChunk, pack_function, pack_tree, unpack
+from ..core.chunks import PackedChunk, pack_function, pack_tree
 from ..core.cluster import get_client
-from ..core.exceptions import FileWriteError, UnpicklableFunctionError
+from ..core.exceptions import UnpicklableFunctionError
 from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
-from .fs import absolute, is_url, makedirs, pop_storage_options
+from .file_writers import FileWriter, KeyedPartitionWriter, WrittenFile, key_function, partition_folder
+from .fs import absolute, is_url, pop_storage_options
 from .parallel_read import ParallelReader
-from .write import PartitionWriter, flat_keys, write_bag_counts
+from .write import write_bag_counts
 
 __all__ = ["FileWriter", "KeyedPartitionWriter", "WrittenFile", "parallel_write", "partition_folder"]
 
-NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-_MAX_NAME_BYTES = 200
 _KEYED_BUFFER_FILES = 4  # records held across per-key buffers, in files' worth
-
-
-class WrittenFile(NamedTuple):
-    """One file written by :func:`parallel_write`."""
-
-    path: str
-    rows: int
-
-
-def _quote(text: str) -> str:
-    return quote(text, safe=" -_.,@+~")  # "/", "=", "%" and the rest percent-encoded
-
-
-def partition_folder(label: str, value: Any) -> str:
-    """Hive-style folder name ``label=value`` for a partition key, safe as one path component.
-
-    Both parts are percent-encoded (``/`` cannot make a subfolder), a leading
-    dot is encoded (no hidden folder), and overlong names end in a hash.
-
-    Examples
-    --------
-    >>> partition_folder("city", "Berlin")
-    'city=Berlin'
-    >>> partition_folder("path", "../etc/passwd")
-    'path=..%2Fetc%2Fpasswd'
-    >>> partition_folder("city", None)
-    'city=__HIVE_DEFAULT_PARTITION__'
-    """
-    text = NULL_PARTITION if value is None else str(value)
-    name = f"{_quote(label)}={_quote(text)}"
-    if name.startswith("."):
-        name = "%2E" + name[1:]
-    if len(name.encode()) > _MAX_NAME_BYTES:
-        digest = hashlib.sha1(f"{label}={text}".encode()).hexdigest()[:16]
-        name = f"{name[: _MAX_NAME_BYTES - 17]}~{digest}"
-    return name
-
-
-def _key_function(partition_by: str | bytes | Callable[[Any], Any]) -> tuple[str, Callable[[Any], Any]]:
-    """(folder label, record -> key) from a field name, a function, or a cloudpickled function."""
-    if isinstance(partition_by, str):
-        name = partition_by
-
-        def by_field(record: Any) -> Any:
-            try:
-                return record.get(name)
-            except AttributeError:
-                raise TypeError(f"partition_by={name!r} needs dict records; got {type(record).__name__}") from None
-
-        return name, by_field
-    return "key", pickle.loads(partition_by) if isinstance(partition_by, bytes) else partition_by
-
-
-@dataclass(frozen=True)
-class FileWriter:
-    """Worker task: write one file's records (a :class:`PackedChunk` or a list) atomically; return (path, rows)."""
-
-    path: str
-    job: str
-    toiterableargs: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 10000
-    storage_options: dict[str, Any] | None = None
-
-    def __call__(self, records: PackedChunk | list[Any]) -> tuple[str, int]:
-        records = unpack(records)
-        args = dict(self.toiterableargs)
-        if is_flat(self.path):  # columns from the target's name, not the temporary one's
-            args.setdefault("keys", flat_keys(records))
-        try:
-            folder = os.path.dirname(self.path)
-            if folder:
-                makedirs(folder, self.storage_options)
-            written = PartitionWriter(self.path, self.job, args, self.batch_size, self.storage_options)(records)
-            return (self.path, written[0][1] if written else 0)
-        except Exception as e:
-            error = FileWriteError(f"Failed to write {self.path!r}: {type(e).__name__}: {e}", path=self.path)
-            cause = e if _round_trips(e) else None
-        raise error from cause  # outside the except block: no context, and a cause only if it unpickles
-
-    def __hash__(self) -> int:
-        return hash((self.path, self.job))
-
-
-def _round_trips(error: BaseException) -> bool:
-    """Whether an error survives pickling (a worker's error crosses to the caller with its cause)."""
-    try:
-        pickle.loads(pickle.dumps(error))
-    except Exception:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class KeyedPartitionWriter:
-    """Worker task: write one bag partition as one file per key, ``dest/label=value/part-<partition>.<ext>``."""
-
-    dest: str
-    ext: str
-    partition: int
-    job: str
-    partition_by: str | bytes
-    toiterableargs: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 10000
-    storage_options: dict[str, Any] | None = None
-
-    def __call__(self, records: Iterable[Any]) -> list[tuple[str, int]]:
-        label, key_of = _key_function(self.partition_by)
-        groups: dict[str, list[Any]] = {}
-        for record in records:
-            groups.setdefault(partition_folder(label, key_of(record)), []).append(record)
-        name = f"part-{self.partition:05d}.{self.ext}"
-        return [
-            FileWriter(
-                os.path.join(self.dest, folder, name),
-                self.job,
-                self.toiterableargs,
-                self.batch_size,
-                self.storage_options,
-            )(group)
-            for folder, group in groups.items()
-        ]
-
-    def __hash__(self) -> int:
-        return hash((self.dest, self.partition, self.job))
+_MAX_LOST = 3  # times one file's write is resubmitted after its worker was lost
 
 
 def _prepare_dest(dest: str, to_ext: str, storage_options: dict[str, Any] | None) -> str:
@@ -227,6 +100,7 @@ class _Submitter:
         self.futures: collections.deque[Any] = collections.deque()
         self.done: list[WrittenFile] = []
         self.folders: set[str] = set()
+        self.aborted = False
         if client is None:
             threads = config.resolve_workers(workers)
             self.pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads, thread_name_prefix="parallel-write")
@@ -237,18 +111,36 @@ class _Submitter:
 
     def submit(self, writer: FileWriter, records: list[Any]) -> None:
         while len(self.futures) >= self.limit:
-            self.done.append(WrittenFile(*self.futures.popleft().result()))
+            self.done.append(self._result(self.futures.popleft()))
         self.folders.add(os.path.dirname(writer.path))
         if self.pool is not None:
             self.futures.append(self.pool.submit(writer, records))
         else:  # one packed blob per file, scattered so that it is not embedded in the task graph
-            data = self.client.scatter(pack_tree(records), hash=False)
-            key = f"parallel-write-{self.job}-{next(self.keys)}"
-            self.futures.append(self.client.submit(writer, data, key=key, pure=False))
+            self.futures.append(self._scattered(writer, pack_tree(records)))
+
+    def _scattered(self, writer: FileWriter, packed: PackedChunk) -> list[Any]:
+        data = self.client.scatter(packed, hash=False)
+        key = f"parallel-write-{self.job}-{next(self.keys)}"
+        # The blob stays here until its file is written: scattered data has no recipe, so a
+        # worker lost with it is replaced by scattering it again.
+        return [self.client.submit(writer, data, key=key, pure=False), writer, packed, 0]
+
+    def _result(self, entry: Any) -> WrittenFile:
+        if self.pool is not None:
+            return WrittenFile(*entry.result())
+        while True:
+            future, writer, packed, lost = entry
+            try:
+                return WrittenFile(*future.result())
+            except (CancelledError, KilledWorker):  # its worker (and the scattered blob) was lost
+                if lost >= _MAX_LOST or self.aborted:
+                    raise
+                entry = self._scattered(writer, packed)
+                entry[3] = lost + 1
 
     def finish(self) -> list[WrittenFile]:
         while self.futures:
-            self.done.append(WrittenFile(*self.futures.popleft().result()))
+            self.done.append(self._result(self.futures.popleft()))
         return self.done
 
     def abort(self) -> None:
@@ -256,8 +148,9 @@ class _Submitter:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         elif self.futures:
+            self.aborted = True
             with contextlib.suppress(Exception):
-                self.client.cancel(list(self.futures))
+                self.client.cancel([entry[0] for entry in self.futures])
         self.futures.clear()
 
     def close(self) -> None:
@@ -276,7 +169,7 @@ def _write_stream(
     toiterableargs: dict[str, Any],
     batch_size: int,
 ) -> list[WrittenFile]:
-    label, key_of = _key_function(partition_by) if partition_by is not None else ("", None)
+    label, key_of = key_function(partition_by) if partition_by is not None else ("", None)
     buffers: dict[str, list[Any]] = {}
     numbers: dict[str, int] = collections.defaultdict(int)
     held = 0
