@@ -78,9 +78,23 @@ def test_parallel_false_is_exactly_upstream(tmp_path, source_csv):
     assert (got.rec_count, got.exceptions, got.nulls) == (expected.rec_count, expected.exceptions, expected.nulls)
 
 
+def _chunk_tasks_run(client) -> set[str]:
+    """Keys of pipeline chunk tasks the scheduler ever sent to a worker (its transition log)."""
+    return set(
+        client.run_on_scheduler(
+            lambda dask_scheduler: [
+                str(e[0])
+                for e in dask_scheduler.transition_log
+                if "iterable-pipeline-chunk" in str(e[0]) and e[2] == "processing"
+            ]
+        )
+    )
+
+
 @pytest.mark.parametrize("mode", ["process", "thread", "auto"])
 def test_every_mode_matches_upstream(tmp_path, source_csv, client, mode):
     expected, expected_state = run_upstream(source_csv, str(tmp_path / "seq.jsonl"), enrich)
+    before = _chunk_tasks_run(client)
     got, state = run_parallel(
         source_csv, str(tmp_path / "par.jsonl"), enrich, parallel_mode=mode, chunk_size=250, client=client
     )
@@ -88,8 +102,13 @@ def test_every_mode_matches_upstream(tmp_path, source_csv, client, mode):
     assert read_text(tmp_path / "par.jsonl") == read_text(tmp_path / "seq.jsonl")
     assert state == expected_state == {"count": N}
     assert (got.rec_count, got.exceptions, got.nulls) == (expected.rec_count, expected.exceptions, expected.nulls)
-    assert got.parallel_mode in ("sequential", "thread", "process")
-    assert got.mode_reason
+    ran = _chunk_tasks_run(client) - before
+    if mode == "auto":  # enrich costs microseconds: it stays in the caller, no task is sent anywhere
+        assert got.parallel_mode == "sequential" and "speed-up" in got.mode_reason
+        assert ran == set()
+    else:  # the workers read the file's byte ranges themselves: several chunk tasks of about chunk_size
+        assert got.parallel_mode == mode and mode in got.mode_reason
+        assert N // 250 // 2 <= len(ran) <= N // 250 * 2
 
 
 def test_embedded_thread_and_process_clusters(tmp_path, source_csv):
