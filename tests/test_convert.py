@@ -340,11 +340,22 @@ def _slow_sources(folder, count=4, n=60_000) -> list[str]:
     return [write_sample(str(folder / f"f{i}.csv"), n, seed=i) for i in range(count)]
 
 
-def test_sigkilled_worker_files_convert_elsewhere(tmp_path, client):
+@pytest.fixture
+def own_cluster_client():
+    """A cluster for one test that kills a worker (the session cluster stays whole)."""
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 3}),
+        LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as own,
+    ):
+        yield own
+
+
+def test_sigkilled_worker_files_convert_elsewhere(tmp_path, own_cluster_client):
+    client = own_cluster_client
     sources = _slow_sources(tmp_path / "in")
     out = tmp_path / "out"
     out.mkdir()
-    client.wait_for_workers(2, timeout=60)
     box = {}
     run = threading.Thread(
         target=lambda: box.update(
@@ -568,3 +579,16 @@ def test_data_errors_run_once_transient_errors_are_retried(tmp_path, client):
     assert result.failed_files == 1
     new = {k: n for k, n in _attempts(client, "iterable-convert-").items() if k not in before}
     assert list(new.values()) == ([3] if os.geteuid() == 0 else [1])  # EIO is transient: 1 + 2 retries
+
+
+def test_split_planning_hides_no_bug(tmp_path):
+    """Only a file iterabledata cannot open sends a split back to one task; a wrong argument is raised here."""
+    from iterable_dask.conversion.run import split_readers
+
+    source = write_sample(str(tmp_path / "big.csv"), 3000)
+    assert len(split_readers(source, str(tmp_path / "o.jsonl"), ConvertOptions(), 20_000)) > 2
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"\xff\xfe\x00" * 20_000)  # no CSV iterabledata opens: the single task names the problem
+    assert split_readers(str(garbage), str(tmp_path / "g.jsonl"), ConvertOptions(), 20_000) is None
+    with pytest.raises(TypeError):
+        split_readers(source, str(tmp_path / "o.jsonl"), ConvertOptions(iterableargs={"encoding": 123}), 20_000)
