@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 
+import dask
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -314,3 +315,23 @@ def test_exotic_line_breaks_split_as_a_text_file_would(tmp_path):
     jdata = '{"a": "x\u2028y"}\n{"a": "\x85"}\n'.encode()
     jpath = _write_bytes(tmp_path, "exotic.jsonl", jdata)
     assert _split_results(jpath, 3) == sequential(jpath)
+
+
+def test_small_files_share_partitions_by_bytes_and_big_ones_split(tmp_path, client):
+    """Consecutive small files group up to the target bytes (each counting an open cost); order holds."""
+    from iterable_dask.io.readers import FileGroup
+
+    paths = [write_sample(str(tmp_path / f"s{i:02d}.csv"), 20, seed=i) for i in range(10)]
+    paths.insert(5, write_sample(str(tmp_path / "s04b-big.csv"), 3000, seed=99))  # splits: closes the group
+    with dask.config.set({"iterable-dask.files.open-cost": 1000}):
+        parts = plan_partitions(paths, blocksize=20_000)
+    kinds = [type(p).__name__ for p in parts]
+    assert kinds[0] == "FileGroup" and kinds[-1] == "FileGroup" and kinds.count("CSVRange") >= 4
+    grouped = [path for p in parts if isinstance(p, FileGroup) for path in p.paths]
+    assert grouped == [p for p in paths if "big" not in p]
+    assert all(sum(os.path.getsize(q) + 1000 for q in p.paths) <= 20_000 for p in parts if isinstance(p, FileGroup))
+    expected = [r for p in paths for r in sequential(p)]
+    assert iterable_dask.compute(read_bag(paths, blocksize=20_000), client=client)[0] == expected
+    with dask.config.set({"iterable-dask.files.open-cost": "1MiB"}):  # opening costs more than the target
+        assert not any(isinstance(p, FileGroup) for p in plan_partitions(paths, blocksize=20_000))
+    assert not any(isinstance(p, FileGroup) for p in plan_partitions(paths, blocksize=None))  # one per file

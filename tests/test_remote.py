@@ -17,7 +17,7 @@ from iterable.convert.core import bulk_convert as upstream_bulk_convert
 
 import iterable_dask
 from iterable_dask.io.fs import get_fs
-from iterable_dask.io.readers import CSVRange, JSONLinesRange, ParquetRowGroups, WholeFile
+from iterable_dask.io.readers import CSVRange, FileGroup, JSONLinesRange, ParquetRowGroups, WholeFile
 from iterable_dask.sample import write_sample
 
 from .helpers import sequential
@@ -68,9 +68,9 @@ def test_read_bag_gzip_jsonl_glob(s3, tmp_path, client):
         local = write_sample(str(tmp_path / f"log-{i}.jsonl.gz"), 200, seed=i, start=i * 200)
         _put(fs, local, f"{bucket}/logs/log-{i}.jsonl.gz")
         expected.extend(sequential(local))
-    parts = iterable_dask.plan_partitions(f"{bucket}/logs/*.jsonl.gz", storage_options=so)
-    assert [p.path for p in parts] == [f"{bucket}/logs/log-{i}.jsonl.gz" for i in range(3)]
-    assert all(isinstance(p, WholeFile) for p in parts)
+    (group,) = iterable_dask.plan_partitions(f"{bucket}/logs/*.jsonl.gz", storage_options=so)
+    assert isinstance(group, FileGroup) and all(isinstance(p, WholeFile) for p in group.readers)
+    assert group.paths == [f"{bucket}/logs/log-{i}.jsonl.gz" for i in range(3)]  # small objects: one task
     bag = iterable_dask.read_bag(f"{bucket}/logs/*.jsonl.gz", storage_options=so)
     assert client.compute(bag).result() == expected
 

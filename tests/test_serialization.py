@@ -8,7 +8,7 @@ import pytest
 
 from iterable_dask.core.chunks import PackedChunk, pack, unpack
 from iterable_dask.core.exceptions import ClusterConnectionError, PartitionReadError, UnsplittableFileError
-from iterable_dask.io.readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
+from iterable_dask.io.readers import CSVRange, FileGroup, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from iterable_dask.io.write import PartitionWriter
 from iterable_dask.pipelines.result import RecordError
 from iterable_dask.pipelines.tasks import ChunkOutcome, ChunkTask, RecordFailure
@@ -18,6 +18,9 @@ OBJECTS = [
     JSONLinesRange("a.jsonl", 0, 100, "utf8"),
     ParquetRowGroups("a.parquet", (0, 1, 2)),
     WholeFile("a.csv.gz", {"encoding": "latin-1"}),
+    WholeFile("s3://bucket/a.xml", {}, {"anon": True, "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"}}),
+    FileGroup((WholeFile("a.csv"), WholeFile("b.jsonl.gz", {}, {"key": "k"}))),
+    CSVRange("s3://b/a.csv", 10, 20, ("a",), 2, "utf-8", storage_options={"key": "k"}),
     PackedRecords(pack([{"a": 1}])),
     PartitionWriter("out/part-0.jsonl", "job", {"keys": ["a"]}, 100),
     ChunkTask(skip_nulls=False, keep_results=True, raise_errors=True, max_failures=3, encode="jsonl"),

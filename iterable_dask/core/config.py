@@ -130,6 +130,17 @@ def resolve_blocksize(blocksize: int | str | object | None) -> int | None:
     return blocksize
 
 
+def file_grouping() -> tuple[int, int]:
+    """``(target bytes per task, open cost per file)`` for grouping small files into tasks."""
+    target = get("files.target-bytes")
+    size = resolve_blocksize("default") if target == "default" else resolve_blocksize(target)
+    cost = get("files.open-cost")
+    open_cost = parse_bytes(cost) if isinstance(cost, str) else cost
+    if isinstance(open_cost, bool) or not isinstance(open_cost, int) or open_cost < 0:
+        raise ValueError(f"iterable-dask.files.open-cost must be a number of bytes >= 0; got {cost!r}")
+    return (size or 32 * 2**20), open_cost
+
+
 def connect_timeout() -> float:
     """Seconds to wait for a scheduler (``iterable-dask.connect-timeout``)."""
     return float(parse_timedelta(get("connect-timeout"), default="s"))

@@ -25,7 +25,7 @@ from iterable.helpers.detect import detect_file_type, open_iterable
 from ..core import config
 from ..core.chunks import pack
 from .fs import absolute, file_size, is_url, open_input, pop_storage_options, read_bytes
-from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
+from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
 from .sources import expand_sources
 
 __all__ = ["estimate_remaining", "plan_partitions", "plan_source_iterable", "read_bag", "records_to_bag"]
@@ -115,32 +115,41 @@ def _opened_head(url: str, storage_options: dict[str, Any], iterableargs: dict[s
 def _plan_file(
     path: str, blocksize: int | None, iterableargs: dict[str, Any], storage_options: dict[str, Any] | None = None
 ) -> list[Any]:
+    return _plan_sized(path, blocksize, iterableargs, storage_options)[0]
+
+
+def _plan_sized(
+    path: str, blocksize: int | None, iterableargs: dict[str, Any], storage_options: dict[str, Any] | None = None
+) -> tuple[list[Any], int | None]:
+    """A file's partitions, and its size when it is one whole-file partition that may join a group."""
     so = storage_options or None
     path = absolute(path)  # workers started elsewhere resolve it as this process does
     whole = [WholeFile(path, dict(iterableargs), so)]
     size = None if blocksize is None else file_size(path, so)
     if size is None or blocksize is None or size <= blocksize:
-        return whole  # nothing to split: not even opened here
+        return whole, size  # nothing to split: not even opened here
     if is_url(path):
         info = detect_file_type(os.path.basename(path))
         datatype = info.get("datatype")
         kind = datatype if isinstance(datatype, str) else getattr(datatype, "__name__", None)
         if info.get("codec") is not None or kind not in ("CSVIterable", "JSONLinesIterable", "ParquetIterable"):
-            return whole  # compressed, or a format read whole
+            return whole, size  # compressed, or a format read whole
         if kind == "ParquetIterable":
-            return _plan_parquet(path, blocksize, so) if not (set(iterableargs) - {"format"}) else whole
+            if set(iterableargs) - {"format"}:
+                return whole, size
+            return _plan_parquet(path, blocksize, so), None
         try:
             with _opened_head(path, so or {}, iterableargs) as it:
                 parts = _plan_opened(it, path, blocksize, iterableargs, so, size)
         except Exception:
-            return whole  # the worker's whole-file read reports what is wrong with it
-        return parts if parts is not None else whole
+            return whole, size  # the worker's whole-file read reports what is wrong with it
+        return (parts, None) if parts is not None else (whole, size)
     it = open_iterable(path, iterableargs=dict(iterableargs))
     try:
         parts = _plan_opened(it, path, blocksize, iterableargs)
     finally:
         it.close()
-    return parts if parts is not None else whole
+    return (parts, None) if parts is not None else (whole, size)
 
 
 def _plan_opened(
@@ -271,7 +280,11 @@ def plan_partitions(
     Plain CSV/TSV and JSON Lines files larger than ``blocksize`` split into
     byte ranges, Parquet files into groups of row groups of about
     ``blocksize`` bytes; other files (compressed, other formats, or read with
-    arguments the range readers do not reproduce) give one partition each.
+    arguments the range readers do not reproduce) are read whole, and
+    consecutive small ones share a partition
+    (:class:`~iterable_dask.io.readers.FileGroup`) of up to
+    ``iterable-dask.files.target-bytes``, each counting its size plus
+    ``iterable-dask.files.open-cost``. ``blocksize=None``: one partition per file.
     Open iterables are read here, in the caller, in chunks of ``chunk_size``.
     Local paths become absolute; URLs (``s3://...``) are read by the workers
     through fsspec with ``storage_options`` (or ``iterableargs["storage_options"]``).
@@ -279,13 +292,18 @@ def plan_partitions(
     so = pop_storage_options(storage_options, iterableargs)
     size = config.resolve_blocksize(blocksize)
     chunk = config.resolve_chunk_size(chunk_size)
-    parts: list[Any] = []
+    planned: list[tuple[list[Any], int | None]] = []
     for source in expand_sources(sources, so):
         if isinstance(source, BaseIterable):
-            parts.extend(_packed_parts(source, chunk))  # read here, in the caller
+            planned.append((_packed_parts(source, chunk), None))  # read here, in the caller
         else:
-            parts.extend(_plan_file(source, size, iterableargs, so))
-    return parts
+            planned.append(_plan_sized(source, size, iterableargs, so))
+    if size is None:  # one partition per file, as asked
+        return [part for parts, _ in planned for part in parts]
+    target, open_cost = config.file_grouping()
+    if config.get("files.target-bytes") == "default":
+        target = size
+    return group_small_files(planned, target, open_cost)
 
 
 def _bag_of(readers: list[Any], prefix: str) -> db.Bag:

@@ -30,11 +30,13 @@ from .fs import ALIGN_BLOCK, is_url, local_input, open_input, read_bytes
 
 __all__ = [
     "CSVRange",
+    "FileGroup",
     "JSONLinesRange",
     "PackedRecords",
     "ParquetRowGroups",
     "WholeFile",
     "align_to_line",
+    "group_small_files",
 ]
 
 _SENTINEL_LINE = ("\n",)
@@ -311,6 +313,61 @@ class WholeFile:
 
     def __hash__(self) -> int:
         return hash((self.path, tuple(sorted(map(repr, self.iterableargs.items())))))
+
+
+@dataclass(frozen=True)
+class FileGroup:
+    """Several small whole files read one after another in one task: their records, in order.
+
+    Grouping keeps the cost of many small files in their bytes, not in one
+    task per file; a failure names the file, as :class:`WholeFile`'s does.
+    """
+
+    readers: tuple[WholeFile, ...]
+
+    def __call__(self) -> list[Any]:
+        out: list[Any] = []
+        for reader in self.readers:
+            out.extend(reader())
+        return out
+
+    @property
+    def paths(self) -> list[str]:
+        return [r.path for r in self.readers]
+
+
+def group_small_files(planned: list[tuple[list[Any], int | None]], target_bytes: int, open_cost: int) -> list[Any]:
+    """Partitions with consecutive small whole files grouped, up to ``target_bytes`` each.
+
+    ``planned`` holds each source's partitions and its size. A file counts its
+    size plus ``open_cost``; files that split into ranges (or were read in the
+    caller) stay as they are and close the group before them, so order holds.
+    """
+    out: list[Any] = []
+    group: list[WholeFile] = []
+    cost = 0
+
+    def close() -> None:
+        if len(group) > 1:
+            out.append(FileGroup(tuple(group)))
+        elif group:
+            out.append(group[0])
+        group.clear()
+
+    for parts, size in planned:
+        if size is None or len(parts) != 1 or type(parts[0]) is not WholeFile:
+            close()
+            cost = 0
+            out.extend(parts)
+            continue
+        weight = size + open_cost
+        if group and cost + weight > target_bytes:
+            close()
+            cost = 0
+        group.append(parts[0])
+        cost += weight
+    close()
+    return out
 
 
 @dataclass(frozen=True)
