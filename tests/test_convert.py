@@ -572,13 +572,19 @@ def test_data_errors_run_once_transient_errors_are_retried(tmp_path, client):
     assert result.failed_files == 1
     new = {k: n for k, n in _attempts(client, "iterable-convert-").items() if k not in before}
     assert list(new.values()) == [1]
+    assert "attempts" not in str(result.file_results[0].error)
     (folder / "malformed.jsonl").unlink()
     unreadable(folder / "broken.csv")  # EIO for root, EACCES otherwise
     before = _attempts(client, "iterable-convert-")
     result = bulk_convert(str(folder), str(tmp_path / "out2"), to_ext="jsonl", parallel=True, client=client, retries=2)
     assert result.failed_files == 1
     new = {k: n for k, n in _attempts(client, "iterable-convert-").items() if k not in before}
-    assert list(new.values()) == ([3] if os.geteuid() == 0 else [1])  # EIO is transient: 1 + 2 retries
+    assert list(new.values()) == [1]  # retried inside its task, not rescheduled
+    error = str(result.file_results[0].error)
+    if os.geteuid() == 0:  # EIO is transient: 1 + 2 retries
+        assert "failed 3 attempts" in error
+    else:  # EACCES is not
+        assert "attempts" not in error
 
 
 def test_split_planning_hides_no_bug(tmp_path):
@@ -592,3 +598,50 @@ def test_split_planning_hides_no_bug(tmp_path):
     assert split_readers(str(garbage), str(tmp_path / "g.jsonl"), ConvertOptions(), 20_000) is None
     with pytest.raises(TypeError):
         split_readers(source, str(tmp_path / "o.jsonl"), ConvertOptions(iterableargs={"encoding": 123}), 20_000)
+
+
+def test_many_small_files_share_tasks_each_with_its_own_result(tmp_path, client):
+    folder = tmp_path / "in"
+    sources = [write_sample(str(folder / f"f{i:03d}.csv"), 15, seed=i) for i in range(60)]
+    (folder / "f030.csv").write_text('a,b\n1,"unclosed\n')  # one bad file among them
+    upstream_bulk_convert(str(folder), str(tmp_path / "ref"), to_ext="jsonl")
+    before = _attempts(client, "iterable-convert-")
+    result = bulk_convert(str(folder), str(tmp_path / "out"), to_ext="jsonl", parallel=True, client=client)
+    tasks = {k for k in _attempts(client, "iterable-convert-") if k not in before}
+    threads = sum(client.nthreads().values())
+    assert 1 <= len(tasks) <= threads * 4 + 1  # 60 files, a handful of tasks (about 4 per thread)
+    assert [r.source_file for r in result.file_results] == sorted(sources)
+    by_name = {os.path.basename(r.source_file): r for r in result.file_results}
+    assert (result.successful_files, result.failed_files) == (59, 1) and not by_name["f030.csv"].success
+    assert "f030.csv" in str(by_name["f030.csv"].error)
+    for name, r in by_name.items():
+        if name != "f030.csv":
+            assert r.result.rows_out == 15
+            assert (tmp_path / "out" / name.replace(".csv", ".jsonl")).read_bytes() == (
+                tmp_path / "ref" / name.replace(".csv", ".jsonl")
+            ).read_bytes()
+    assert not (tmp_path / "out" / "f030.jsonl").exists()
+
+
+def test_bulk_convert_keeps_a_bounded_number_of_tasks_in_flight(tmp_path, client):
+    folder = tmp_path / "in"
+    for i in range(30):
+        write_sample(str(folder / f"f{i:02d}.csv"), 200, seed=i)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            names = client.run_on_scheduler(lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks])
+            seen.append(sum(1 for k in names if k.startswith("iterable-convert-")))
+
+    watcher = threading.Thread(target=sample)
+    with dask.config.set({"iterable-dask.files.target-bytes": 1, "iterable-dask.in-flight-per-worker": 1}):
+        watcher.start()
+        try:
+            result = bulk_convert(str(folder), str(tmp_path / "out"), to_ext="jsonl", parallel=True, client=client)
+        finally:
+            stop.set()
+            watcher.join()
+    assert result.successful_files == 30  # one file per task here: 30 tasks in all
+    assert max(seen) > 0 and max(seen) <= 2 + 1  # the window (2 threads x 1), plus one finishing

@@ -32,6 +32,7 @@ from ..io.columnar import ColumnarUnavailable, path_kind
 from ..io.fs import file_size, is_url
 from ..io.read import plan_partitions
 from ..io.readers import CSVRange, JSONLinesRange, ParquetRowGroups
+from .batch import FileBatch, plan_batches
 from .parts import JoinParts, PartTask, ScanKeys, SplitFallback
 from .tasks import ConvertOptions, FileTask, conversion_error
 
@@ -207,35 +208,70 @@ def convert_files(
     start: float,
     total: int,
 ) -> dict[int, Any]:
-    """One task per ``(index, source, target)``, reported as they finish; ``{index: result or error}``."""
-    tasks = [
-        delayed(FileTask(src, dst, job, o), pure=False)(dask_key_name=_task_key("iterable-convert", src, dst, job))
-        for _, src, dst in todo
-    ]
-    futures = client.compute(tasks, retries=retries)
-    where = {future.key: item for future, item in zip(futures, todo, strict=True)}
+    """Convert ``(index, source, target)`` files in tasks of several files; ``{index: result or error}``.
+
+    Files are grouped by bytes (:func:`~iterable_dask.conversion.batch.plan_batches`)
+    and at most ``iterable-dask.in-flight-per-worker`` tasks per worker thread
+    are in flight: 100,000 files never mean 100,000 futures. Each task's
+    results come back together; a task lost with its worker is rerun by Dask,
+    and one whose workers keep dying is each of its files' error.
+    """
+    threads = max(1, sum(client.nthreads().values()))
+    batches = plan_batches(todo, threads, o.storage_options)
+    window = max(2, threads * int(config.get("in-flight-per-worker")))
+    pending = as_completed(loop=client.loop)
+    where: dict[Any, list[tuple[int, str, str]]] = {}
+
+    def submit_next() -> None:
+        batch = next(batches, None)
+        if batch is not None:
+            tasks = tuple(FileTask(src, dst, job, o) for _, src, dst in batch)
+            key = _task_key("iterable-convert", job, batch[0][1], len(batch))
+            future = client.submit(FileBatch(tasks, retries), key=key, pure=False)
+            where[future] = batch
+            pending.add(future)
+
     out: dict[int, Any] = {}
-    rows_in = rows_out = 0
-    with (
-        cancelled_on_error(client, futures),
-        ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar,
-    ):
-        for done, future in enumerate(as_completed(futures, loop=client.loop), 1):
-            index, src, dst = where[future.key]
-            value = out[index] = as_result(gather_one(future, src, dst), src, dst)
-            bar.update(1)
-            if isinstance(value, Exception):
-                logger.error("Error converting %s: %s", src, value)
-                continue
-            if value.rows_in == 0:
-                logger.warning("%s has no records: wrote an empty %s", src, dst)
-            rows_in, rows_out = rows_in + value.rows_in, rows_out + value.rows_out
-            bar.set_postfix_str(f"{rows_out:,} rows")
-            stats = {"file_index": total - len(todo) + done, "total_files": total, "current_file": src}
-            stats.update(file_rows_read=value.rows_in, file_rows_written=value.rows_out)
-            stats.update(rows_read=rows_in, rows_written=rows_out, elapsed=time.time() - start)
-            call_progress(progress, stats)
+    rows_in = rows_out = done = 0
+    with ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar:
+        try:
+            for _ in range(window):
+                submit_next()
+            for future in pending:
+                batch = where.pop(future)
+                values = _batch_values(future, batch)
+                submit_next()
+                for (index, src, dst), value in zip(batch, values, strict=True):
+                    done += 1
+                    value = out[index] = as_result(value, src, dst)
+                    bar.update(1)
+                    if isinstance(value, Exception):
+                        logger.error("Error converting %s: %s", src, value)
+                        continue
+                    if value.rows_in == 0:
+                        logger.warning("%s has no records: wrote an empty %s", src, dst)
+                    rows_in, rows_out = rows_in + value.rows_in, rows_out + value.rows_out
+                    bar.set_postfix_str(f"{rows_out:,} rows")
+                    stats = {"file_index": total - len(todo) + done, "total_files": total, "current_file": src}
+                    stats.update(file_rows_read=value.rows_in, file_rows_written=value.rows_out)
+                    stats.update(rows_read=rows_in, rows_written=rows_out, elapsed=time.time() - start)
+                    call_progress(progress, stats)
+        except BaseException:
+            client.cancel(list(where))
+            raise
     return out
+
+
+def _batch_values(future: Any, batch: list[tuple[int, str, str]]) -> list[Any]:
+    """A batch task's list of values; a lost task (KilledWorker) is each of its files' error."""
+    try:
+        return list(future.result())
+    except CancelledError:
+        raise
+    except Exception as e:
+        return [conversion_error(src, dst, e) for _, src, dst in batch]
+    finally:
+        future.release()
 
 
 def bulk_totals(results: list[FileConversionResult]) -> dict[str, Any]:

@@ -1,0 +1,87 @@
+"""Many files per task: ``bulk_convert`` plans its tasks by bytes, so cost grows with data, not file count.
+
+A task (:class:`FileBatch`) converts a run of consecutive files, each with its
+own atomic output, its own result or error, and its own retries: a transient
+failure (an I/O error, memory) is retried in place, a data error is not
+retried at all. Files are grouped as Spark packs splits: each counts its size
+plus an open cost (``iterable-dask.files.open-cost``), and a task holds up to
+``iterable-dask.files.target-bytes``, but less when the data is small, so every
+worker thread still gets several tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import config
+from ..core.exceptions import FileConversionError
+from ..io.fs import file_size
+from .tasks import FileTask
+
+__all__ = ["FileBatch", "plan_batches"]
+
+#: Tasks per worker thread the grouping aims for at least, so a slow task delays the end little.
+TASKS_PER_THREAD = 4
+_BACKOFF_SECONDS = 0.1
+_MAX_BACKOFF_SECONDS = 2.0
+
+
+def _attempt(task: FileTask, retries: int) -> Any:
+    """``task()``; a raised (transient) failure is retried ``retries`` times, then returned as the file's error."""
+    for attempt in range(retries + 1):
+        try:
+            return task()
+        except FileConversionError as e:  # FileTask raises only what may pass on a retry
+            error = e
+            if attempt < retries:
+                time.sleep(min(_MAX_BACKOFF_SECONDS, _BACKOFF_SECONDS * 2**attempt))
+    tries = f" (failed {retries + 1} attempts)" if retries else ""
+    return FileConversionError(f"{error.message}{tries}", error.source, error.target, error.error_type)
+
+
+@dataclass(frozen=True)
+class FileBatch:
+    """Convert several files on one worker, one after another; a list of results or errors, in order."""
+
+    tasks: tuple[FileTask, ...]
+    retries: int = 0
+
+    def __call__(self) -> list[Any]:
+        return [_attempt(task, self.retries) for task in self.tasks]
+
+    def __repr__(self) -> str:  # what the dashboard shows of the task
+        first = self.tasks[0].source.rsplit("/", 1)[-1] if self.tasks else ""
+        more = f" and {len(self.tasks) - 1} more" if len(self.tasks) > 1 else ""
+        return f"FileBatch({first}{more})"
+
+
+def plan_batches(
+    todo: list[tuple[int, str, str]], threads: int, storage_options: dict[str, Any] | None = None
+) -> Iterator[list[tuple[int, str, str]]]:
+    """Runs of consecutive ``(index, source, target)`` whose bytes (plus an open cost each) fill one task.
+
+    A file bigger than the task size is a task of its own. The task size is
+    ``iterable-dask.files.target-bytes``, or less: the total spread over
+    ``TASKS_PER_THREAD`` tasks per worker thread, but never under one open cost.
+    """
+    target, open_cost = config.file_grouping()
+    sizes = []
+    for _, source, _ in todo:
+        try:
+            sizes.append(file_size(source, storage_options) + open_cost)
+        except (OSError, ValueError):  # its task reports what is wrong with it
+            sizes.append(open_cost)
+    per_task = max(open_cost, min(target, sum(sizes) // max(1, threads * TASKS_PER_THREAD)))
+    batch: list[tuple[int, str, str]] = []
+    filled = 0
+    for item, size in zip(todo, sizes, strict=True):
+        if batch and filled + size > per_task:
+            yield batch
+            batch, filled = [], 0
+        batch.append(item)
+        filled += size
+    if batch:
+        yield batch
