@@ -603,7 +603,8 @@ def test_split_planning_hides_no_bug(tmp_path):
 def test_many_small_files_share_tasks_each_with_its_own_result(tmp_path, client):
     folder = tmp_path / "in"
     sources = [write_sample(str(folder / f"f{i:03d}.csv"), 15, seed=i) for i in range(60)]
-    (folder / "f030.csv").write_text('a,b\n1,"unclosed\n')  # one bad file among them
+    (folder / "f030.csv").unlink()
+    unreadable(folder / "f030.csv")  # one bad file among them
     upstream_bulk_convert(str(folder), str(tmp_path / "ref"), to_ext="jsonl")
     before = _attempts(client, "iterable-convert-")
     result = bulk_convert(str(folder), str(tmp_path / "out"), to_ext="jsonl", parallel=True, client=client)
