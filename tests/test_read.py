@@ -335,3 +335,44 @@ def test_small_files_share_partitions_by_bytes_and_big_ones_split(tmp_path, clie
     with dask.config.set({"iterable-dask.files.open-cost": "1MiB"}):  # opening costs more than the target
         assert not any(isinstance(p, FileGroup) for p in plan_partitions(paths, blocksize=20_000))
     assert not any(isinstance(p, FileGroup) for p in plan_partitions(paths, blocksize=None))  # one per file
+
+
+class Flaky:
+    """A partition reader that fails its first ``fails`` calls with ``error``; a file counts the calls."""
+
+    def __init__(self, counter: str, fails: int, error: Exception):
+        self.counter, self.fails, self.error = counter, fails, error
+
+    def __call__(self):
+        with open(self.counter, "a") as f:
+            f.write("x")
+        with open(self.counter) as f:
+            calls = len(f.read())
+        if calls <= self.fails:
+            raise self.error
+        return [{"calls": calls}]
+
+
+def test_partitions_retry_transient_failures_in_place_and_data_errors_never(tmp_path, client):
+    import errno
+
+    from iterable_dask.core.retry import Retrying
+
+    eio = tmp_path / "eio"
+    assert client.submit(Retrying(Flaky(str(eio), 2, OSError(errno.EIO, "I/O error")), 2), pure=False).result() == [
+        {"calls": 3}
+    ]
+    data = tmp_path / "data"
+    with pytest.raises(ValueError, match="malformed"):
+        client.submit(Retrying(Flaky(str(data), 5, ValueError("malformed")), 2), pure=False).result()
+    assert data.read_text() == "x"  # once, not three times
+
+
+def test_read_bag_reads_a_malformed_file_once(tmp_path, client):
+    path = _write_bytes(tmp_path, "bad.jsonl", b'{"a": 1}\n{"a": \n')
+    before = {str(e[0]) for e in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.transition_log))}
+    with pytest.raises(PartitionReadError, match="bad.jsonl"):
+        iterable_dask.compute(read_bag(path), client=client)
+    log = client.run_on_scheduler(lambda dask_scheduler: [(str(e[0]), e[2]) for e in dask_scheduler.transition_log])
+    runs = [key for key, finish in log if "iterable-read" in key and finish == "processing" and key not in before]
+    assert len(runs) == 1  # not retried: the same error would come again

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core import config
 from ..core.exceptions import FileConversionError
+from ..core.retry import backoff
 from ..io.fs import file_size
 from .tasks import FileTask
 
@@ -25,8 +26,6 @@ __all__ = ["FileBatch", "plan_batches"]
 
 #: Tasks per worker thread the grouping aims for at least, so a slow task delays the end little.
 TASKS_PER_THREAD = 4
-_BACKOFF_SECONDS = 0.1
-_MAX_BACKOFF_SECONDS = 2.0
 
 
 def _attempt(task: FileTask, retries: int) -> Any:
@@ -37,7 +36,7 @@ def _attempt(task: FileTask, retries: int) -> Any:
         except FileConversionError as e:  # FileTask raises only what may pass on a retry
             error = e
             if attempt < retries:
-                time.sleep(min(_MAX_BACKOFF_SECONDS, _BACKOFF_SECONDS * 2**attempt))
+                time.sleep(backoff(attempt))
     tries = f" (failed {retries + 1} attempts)" if retries else ""
     return FileConversionError(f"{error.message}{tries}", error.source, error.target, error.error_type)
 

@@ -23,7 +23,6 @@ one JSON encoder per task (the same text, faster).
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -58,6 +57,7 @@ from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
 
 from ..core.exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
+from ..core.retry import is_transient
 from ..io.atomic import atomic_target
 from ..io.columnar import ColumnarUnavailable, convert_columnar, path_kind
 from ..io.fs import local_input, scratch_dir
@@ -87,8 +87,6 @@ COLUMNAR_FALLBACK = (ColumnarUnavailable, pa.ArrowInvalid, UnicodeDecodeError)
 STREAM_RECORDS = 25_000
 #: iterableargs the range readers reproduce (they copy the dialect from iterabledata's own reader).
 _SPLIT_SAFE_ARGS = frozenset({"encoding", "delimiter", "quotechar", "keys", "autodetect", "format"})
-_TRANSIENT_ERRNOS = frozenset({errno.EIO, errno.ENOSPC, errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR, errno.ENOMEM})
-_TRANSIENT_ERRNOS |= {getattr(errno, name) for name in ("ESTALE", "EDQUOT") if hasattr(errno, name)}
 
 
 @dataclass(frozen=True)
@@ -148,16 +146,6 @@ class ConvertOptions:
         }
 
 
-def _is_transient(e: BaseException | None) -> bool:
-    while e is not None:
-        if isinstance(e, (MemoryError, TimeoutError, ConnectionError)):
-            return True
-        if isinstance(e, OSError) and e.errno in _TRANSIENT_ERRNOS:
-            return True
-        e = e.__cause__
-    return False
-
-
 def _fresh(e: BaseException) -> BaseException:
     """A copy of ``e`` without cause, context or traceback.
 
@@ -185,7 +173,7 @@ def conversion_error(source: str, target: str, e: BaseException) -> FileConversi
 
 def failure(source: str, target: str, e: BaseException) -> tuple[FileConversionError, bool]:
     """The error to report for ``e``, and whether retrying the task may help (an I/O error, memory)."""
-    return conversion_error(source, target, e), _is_transient(e)
+    return conversion_error(source, target, e), is_transient(e)
 
 
 def settle(error: FileConversionError, transient: bool) -> FileConversionError:

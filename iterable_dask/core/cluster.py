@@ -212,8 +212,11 @@ def compute(
         Bags, delayed objects ...
     client, scheduler : optional
         Where to run.
-    retries : int, optional
-        Task retries (default ``iterable-dask.retries``).
+    retries : int, default 0
+        Dask's retries: rerun a failed task whatever it raised. The default is
+        none, as in Dask: iterable_dask's own partition tasks already retry
+        transient failures in place (``iterable-dask.retries`` times), and a
+        data error (a malformed file) should fail once, not three times.
 
     Returns
     -------
@@ -229,7 +232,7 @@ def compute(
     (3,)
     """
     dask_client = get_client(client, scheduler)
-    futures = dask_client.compute(list(collections), retries=config.resolve_retries(retries))
+    futures = dask_client.compute(list(collections), retries=0 if retries is None else config.resolve_retries(retries))
     return tuple(dask_client.gather(futures))
 
 

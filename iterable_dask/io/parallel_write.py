@@ -28,6 +28,7 @@ from ..core import config
 from ..core.chunks import PackedChunk, pack_function, pack_tree
 from ..core.cluster import get_client
 from ..core.exceptions import UnpicklableFunctionError
+from ..core.retry import Retrying
 from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
 from .file_writers import FileWriter, KeyedPartitionWriter, WrittenFile, key_function, partition_folder
 from .fs import absolute, is_url, pop_storage_options
@@ -78,11 +79,12 @@ def _write_bag(
         for i in range(bag.npartitions)
     ]
     name = f"iterable-write-keyed-{tokenize(bag.name, dest, job)}"
-    dsk = {(name, i): (w, key) for i, (w, key) in enumerate(zip(writers, bag.__dask_keys__(), strict=True))}
+    tasks = [Retrying(w, config.resolve_retries()) for w in writers]  # transient failures only, in place
+    dsk = {(name, i): (t, key) for i, (t, key) in enumerate(zip(tasks, bag.__dask_keys__(), strict=True))}
     out = db.Bag(HighLevelGraph.from_collections(name, dsk, dependencies=[bag]), name, len(dsk))
     dask_client = get_client(client, scheduler)
     try:
-        future = dask_client.compute(out, retries=config.resolve_retries())
+        future = dask_client.compute(out)
         return list(future.result())  # the bag concatenates the partitions' lists
     finally:
         if not is_url(dest):  # object-store outputs have no temporary keys
@@ -123,7 +125,8 @@ class _Submitter:
         key = f"parallel-write-{self.job}-{next(self.keys)}"
         # The blob stays here until its file is written: scattered data has no recipe, so a
         # worker lost with it is replaced by scattering it again.
-        return [self.client.submit(writer, data, key=key, pure=False), writer, packed, 0]
+        task = Retrying(writer, config.resolve_retries())  # transient failures only, in place
+        return [self.client.submit(task, data, key=key, pure=False), writer, packed, 0]
 
     def _result(self, entry: Any) -> WrittenFile:
         if self.pool is not None:

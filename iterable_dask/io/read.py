@@ -24,6 +24,7 @@ from iterable.helpers.detect import detect_file_type, open_iterable
 
 from ..core import config
 from ..core.chunks import pack
+from ..core.retry import Retrying
 from .fs import absolute, file_size, is_url, open_input, pop_storage_options, read_bytes
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
 from .sources import expand_sources
@@ -308,7 +309,8 @@ def plan_partitions(
 
 def _bag_of(readers: list[Any], prefix: str) -> db.Bag:
     name = f"{prefix}-{tokenize(*readers)}"
-    dsk = {(name, i): (reader,) for i, reader in enumerate(readers)}
+    retries = config.resolve_retries()  # transient failures only, in place (core.retry)
+    dsk = {(name, i): (Retrying(reader, retries),) for i, reader in enumerate(readers)}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[])
     return db.Bag(graph, name, len(dsk))
 

@@ -20,6 +20,7 @@ from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
 
 from ..core import config
+from ..core.retry import Retrying
 from .fs import local_input
 from .read import plan_partitions
 from .read_packed import ReadPacked
@@ -203,7 +204,7 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
                     break
                 key = f"parallel-read-{job}-{next(keys)}"
                 task = ReadPacked(part, state.chunk)
-                yield [idx, client.submit(task, key=key, retries=retries, pure=False), None]
+                yield [idx, client.submit(Retrying(task, retries), key=key, pure=False), None]
 
     def deliver(entry: list[Any]) -> bool:
         idx, future, error = entry

@@ -11,6 +11,7 @@ from iterable.helpers.detect import open_iterable
 
 from ..core.chunks import PackedChunk, gc_paused, pack_tree
 from ..core.exceptions import PartitionReadError
+from ..core.retry import mark_transient
 from .fs import local_input
 from .readers import WholeFile
 
@@ -41,6 +42,7 @@ def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
         error = PartitionReadError(
             f"Failed to read {reader.path!r}{where}: {type(e).__name__}: {e}", filename=reader.path
         )
+        mark_transient(error, e)
     finally:
         if it is not None:
             with contextlib.suppress(Exception):

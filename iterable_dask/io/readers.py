@@ -26,6 +26,7 @@ from iterable.helpers.detect import open_iterable
 
 from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
+from ..core.retry import mark_transient
 from .fs import ALIGN_BLOCK, is_url, local_input, open_input, read_bytes
 
 __all__ = [
@@ -303,6 +304,7 @@ class WholeFile:
             pos = getattr(it, "pos", None)
             where = f" after record {pos}" if pos else ""
             error = PartitionReadError(f"Failed to read {self.path!r}{where}: {type(e).__name__}: {e}", self.path)
+            mark_transient(error, e)
         finally:
             if it is not None:
                 with contextlib.suppress(Exception):

@@ -14,6 +14,7 @@ from iterable.helpers.detect import is_flat, open_iterable
 
 from ..core import config
 from ..core.cluster import get_client
+from ..core.retry import Retrying
 from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
 from .fs import absolute, join, pop_storage_options
 
@@ -166,7 +167,9 @@ def write_bag(
     client, scheduler : optional
         Where to run; see :func:`iterable_dask.get_client`.
     retries : int, optional
-        Task retries (default ``iterable-dask.retries``).
+        Retries of a partition write failing transiently (an I/O error such as
+        ENOSPC), in place (default ``iterable-dask.retries``); other errors fail
+        at once. A worker lost mid-write is recovered by Dask.
     batch_size : int
         Records per ``write_bulk`` call.
     storage_options : dict, optional
@@ -224,12 +227,14 @@ def write_bag_counts(
     # Absolute paths in the tasks: workers started in another directory write where the caller means.
     writers = [PartitionWriter(absolute(t), job, dict(toiterableargs), batch_size, so or None) for t in targets]
     name = f"iterable-write-{tokenize(bag.name, targets, job)}"
-    dsk = {(name, i): (writer, key) for i, (writer, key) in enumerate(zip(writers, bag.__dask_keys__(), strict=True))}
+    retries = config.resolve_retries(retries)  # transient failures only, in place (core.retry)
+    tasks = [Retrying(writer, retries) for writer in writers]
+    dsk = {(name, i): (task, key) for i, (task, key) in enumerate(zip(tasks, bag.__dask_keys__(), strict=True))}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bag])
     out = db.Bag(graph, name, len(dsk))
     dask_client = get_client(client, scheduler)
     try:
-        future = dask_client.compute(out, retries=config.resolve_retries(retries))
+        future = dask_client.compute(out)
         written = future.result()
     finally:
         sweep_temporaries((os.path.dirname(w.path) for w in writers), job)

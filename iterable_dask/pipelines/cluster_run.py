@@ -27,6 +27,7 @@ from ..core.chunks import pack, unpack
 from ..core.cluster import get_client
 from ..core.exceptions import UnpicklableFunctionError
 from ..core.progress import ProgressBar
+from ..core.retry import Retrying
 from ..core.window import windowed_results
 from ..io.read import plan_source_iterable
 from .state import merge_state as default_merge_state
@@ -124,8 +125,8 @@ class ClusterRun:
         run_id = f"iterable-pipeline-chunk-{hashlib.sha1(f'{token}{time.time_ns()}'.encode()).hexdigest()[:16]}"
         offset = stats["rec_count"]  # records already processed here, in the sample
         results = windowed_results(
-            client, task, self._chunk_sources(records, offset), func_ref, token, state_ref,
-            window=window, key_prefix=run_id, retries=self.retries, ordered=self.ordered,
+            client, Retrying(task, self.retries), self._chunk_sources(records, offset), func_ref, token, state_ref,
+            window=window, key_prefix=run_id, ordered=self.ordered,
         )  # fmt: skip
         unmerged: dict[int, ChunkOutcome] = {}
         next_merge = 0
