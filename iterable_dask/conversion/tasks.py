@@ -83,6 +83,8 @@ logger = logging.getLogger(__name__)
 #: differently, and pyarrow's parse errors (a ragged row, a malformed line: iterabledata's reader
 #: then reads it, or names the error). Anything else (an I/O error, a bug) is the file's error.
 COLUMNAR_FALLBACK = (ColumnarUnavailable, pa.ArrowInvalid, UnicodeDecodeError)
+#: Files up to this size are read by iterabledata directly, not planned into byte ranges first.
+SMALL_FILE = 1 << 20
 #: Records per byte range a worker reads, one range after another, when it converts a whole file.
 STREAM_RECORDS = 25_000
 #: iterableargs the range readers reproduce (they copy the dialect from iterabledata's own reader).
@@ -279,8 +281,8 @@ def convert_rows(source: str, target: str, tmp: str, o: ConvertOptions, split_re
     engine = src_args.pop("engine", "internal")
     is_flat_output = is_flat(target)  # the target's name, as iterabledata sees it
     readers = None
-    if split_reads and engine == "internal" and not o.native_requested:
-        readers = _range_readers(source, src_args)
+    if split_reads and engine == "internal" and not o.native_requested and os.path.getsize(source) > SMALL_FILE:
+        readers = _range_readers(source, src_args)  # a small file is read by iterabledata at once: one open
 
     def reopen() -> Any:
         return open_iterable(source, mode="r", engine=engine, iterableargs=src_args)

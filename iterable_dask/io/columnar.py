@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import json
 import os
 import re
@@ -53,9 +54,19 @@ class ColumnarUnavailable(Exception):
 
 
 def path_kind(path: str) -> str | None:
-    """``"csv"``, ``"jsonl"`` or ``"parquet"`` for an uncompressed file of that format, else None."""
+    """``"csv"``, ``"jsonl"`` or ``"parquet"`` for an uncompressed file of that format, else None.
+
+    Judged by the name's extensions, as iterabledata does for the formats named
+    here (cached per extension: thousands of small files ask it many times).
+    """
+    name = os.path.basename(path.rstrip("/")).lower()
+    return _kind_of_extension(name[name.find(".") :] if "." in name else name)
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_of_extension(extension: str) -> str | None:
     try:
-        info = detect_file_type(path)
+        info = detect_file_type("file" + extension)
     except ImportError:
         return None
     if not info.get("success") or info.get("codec") is not None:

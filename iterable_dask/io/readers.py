@@ -316,6 +316,13 @@ class WholeFile:
     def __hash__(self) -> int:
         return hash((self.path, tuple(sorted(map(repr, self.iterableargs.items())))))
 
+    def __dask_tokenize__(self) -> tuple[str, ...]:  # cheap and deterministic: thousands of small files
+        options = (
+            repr(sorted(map(repr, self.iterableargs.items()))),
+            repr(sorted(map(repr, (self.storage_options or {}).items()))),
+        )
+        return ("WholeFile", self.path, *options)
+
 
 @dataclass(frozen=True)
 class FileGroup:
@@ -336,6 +343,9 @@ class FileGroup:
     @property
     def paths(self) -> list[str]:
         return [r.path for r in self.readers]
+
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
+        return ("FileGroup", *(r.__dask_tokenize__() for r in self.readers))
 
 
 def group_small_files(planned: list[tuple[list[Any], int | None]], target_bytes: int, open_cost: int) -> list[Any]:
