@@ -46,7 +46,7 @@ ROWS = 40
 
 def make_files(folder: str, n: int, rows: int) -> str:
     """``n`` CSV files of ``rows`` rows in ``folder`` (made once; a stamp says how)."""
-    stamp = os.path.join(folder, f".made-{n}-{rows}")
+    stamp = f"{folder}.made-{n}-{rows}"  # beside the folder: in it, it would be one more source
     if not os.path.exists(stamp):
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)

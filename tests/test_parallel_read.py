@@ -386,3 +386,23 @@ def test_pack_tree_round_trips_and_falls_back_on_cycles():
     cyclic.append(cyclic)
     clone = unpack(pack_tree([cyclic]))[0]
     assert clone[0] is clone
+
+
+def test_process_mode_reads_many_small_files_in_few_tasks(tmp_path, client):
+    """Small files share tasks (by bytes); every source's records still arrive once, in order, each error its own."""
+    paths = [write_sample(str(tmp_path / f"s{i:03d}.{'csv' if i % 2 else 'jsonl'}"), 12, seed=i) for i in range(80)]
+    broken = tmp_path / "s040.jsonl"
+    broken.write_text('{"a": 1}\n{"a": \n')
+    expected = [r for p in paths if p != str(broken) for r in sequential(p)]
+    before = set(client.run_on_scheduler(_read_task_log))
+    with parallel_read(paths, client=client, ordered=True, on_error="skip") as reader:
+        got = list(reader)
+        failed = reader.failed_sources
+    assert got == expected
+    assert [name for name, _ in failed] == [str(broken)] and "s040.jsonl" in str(failed[0][1])
+    tasks = set(client.run_on_scheduler(_read_task_log)) - before
+    assert 1 <= len(tasks) <= 4  # 80 files of about 1 KB: a few tasks, not 80
+
+
+def _read_task_log(dask_scheduler: Any) -> list[str]:
+    return [str(e[0]) for e in dask_scheduler.transition_log if str(e[0]).startswith("parallel-read-")]

@@ -29,7 +29,7 @@ from .fs import absolute, file_size, is_url, open_input, pop_storage_options, re
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
 from .sources import expand_sources
 
-__all__ = ["estimate_remaining", "plan_partitions", "plan_source_iterable", "read_bag", "records_to_bag"]
+__all__ = ["estimate_remaining", "plan_partitions", "plan_sized", "plan_source_iterable", "read_bag", "records_to_bag"]
 
 #: iterableargs that only choose what iterabledata's own reader does, which the
 #: byte-range readers copy from it; any other argument means a whole-file read.
@@ -116,10 +116,10 @@ def _opened_head(url: str, storage_options: dict[str, Any], iterableargs: dict[s
 def _plan_file(
     path: str, blocksize: int | None, iterableargs: dict[str, Any], storage_options: dict[str, Any] | None = None
 ) -> list[Any]:
-    return _plan_sized(path, blocksize, iterableargs, storage_options)[0]
+    return plan_sized(path, blocksize, iterableargs, storage_options)[0]
 
 
-def _plan_sized(
+def plan_sized(
     path: str, blocksize: int | None, iterableargs: dict[str, Any], storage_options: dict[str, Any] | None = None
 ) -> tuple[list[Any], int | None]:
     """A file's partitions, and its size when it is one whole-file partition that may join a group."""
@@ -298,7 +298,7 @@ def plan_partitions(
         if isinstance(source, BaseIterable):
             planned.append((_packed_parts(source, chunk), None))  # read here, in the caller
         else:
-            planned.append(_plan_sized(source, size, iterableargs, so))
+            planned.append(plan_sized(source, size, iterableargs, so))
     if size is None:  # one partition per file, as asked
         return [part for parts, _ in planned for part in parts]
     target, open_cost = config.file_grouping()

@@ -22,8 +22,9 @@ from iterable.helpers.detect import open_iterable
 from ..core import config
 from ..core.retry import Retrying
 from .fs import local_input
-from .read import plan_partitions
-from .read_packed import ReadPacked
+from .read import plan_sized
+from .read_packed import ReadGroupPacked, ReadPacked
+from .readers import WholeFile
 
 if TYPE_CHECKING:
     from .parallel_read import ParallelReader
@@ -186,28 +187,82 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
     pending: collections.deque[list[Any]] = collections.deque()  # [idx, future or None, error or None]
     keys = count()
 
+    limit = config.resolve_blocksize(blocksize)
+    target, open_cost = config.file_grouping()
+    if config.get("files.target-bytes") == "default" and limit is not None:
+        target = limit
+    group: list[tuple[int, WholeFile]] = []
+
+    def submit(idx: Any, task: Any) -> list[Any]:
+        key = f"parallel-read-{job}-{next(keys)}"
+        return [idx, client.submit(Retrying(task, retries), key=key, pure=False), None]
+
+    def close_group() -> list[Any]:
+        """Small whole files read in one task (their sources stay in order)."""
+        idxs, readers = [i for i, _ in group], tuple(r for _, r in group)
+        group.clear()
+        if len(idxs) == 1:
+            return submit(idxs[0], ReadPacked(readers[0], state.chunk))
+        return submit(idxs, ReadGroupPacked(readers, state.chunk))
+
     def plan() -> Iterator[list[Any]]:
+        cost = 0
         for idx in indices:
             try:
-                parts = plan_partitions(
-                    state.sources[idx], blocksize, state.chunk, state.storage_options, **state.iterableargs
-                )
+                parts, size = plan_sized(state.sources[idx], limit, state.iterableargs, state.storage_options)
             except Exception as e:
+                if group:
+                    yield close_group()
                 counts[idx] = 1
                 yield [idx, None, e]
                 continue
             counts[idx] = len(parts)
+            if limit is not None and size is not None and len(parts) == 1 and type(parts[0]) is WholeFile:
+                if group and cost + size + open_cost > target:
+                    yield close_group()
+                    cost = 0
+                group.append((idx, parts[0]))
+                cost += size + open_cost
+                continue
+            if group:
+                yield close_group()
+                cost = 0
             if not parts:
                 yield [idx, None, None]
             for part in parts:
                 if idx in failed:
                     break
-                key = f"parallel-read-{job}-{next(keys)}"
-                task = ReadPacked(part, state.chunk)
-                yield [idx, client.submit(Retrying(task, retries), key=key, pure=False), None]
+                yield submit(idx, ReadPacked(part, state.chunk))
+        if group:
+            yield close_group()
+
+    def deliver_group(entry: list[Any]) -> bool:
+        idxs, future, _ = entry
+        try:
+            values = future.result()
+        except (Exception, asyncio.CancelledError) as e:
+            values = [e] * len(idxs)
+        entry[1] = future = None  # release the result on the cluster
+        for idx, value in zip(idxs, values, strict=True):
+            if not state.admit(idx):
+                return False
+            if isinstance(value, BaseException):
+                failed.add(idx)
+                if not state.put(idx, ERROR, value):
+                    return False
+                continue
+            for chunk in value:
+                if not state.put(idx, DATA, chunk, len(chunk)):
+                    return False
+            counts[idx] -= 1
+            if counts[idx] == 0 and not state.put(idx, DONE, None):
+                return False
+        return True
 
     def deliver(entry: list[Any]) -> bool:
         idx, future, error = entry
+        if isinstance(idx, list):
+            return deliver_group(entry)
         if idx in failed:
             return True
         if not state.admit(idx):
@@ -230,6 +285,7 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
         return counts[idx] > 0 or state.put(idx, DONE, None)
 
     planned = plan()
+
     try:
         while not state.stop.is_set():
             while len(pending) < in_flight and (entry := next(planned, None)) is not None:

@@ -11,11 +11,11 @@ from iterable.helpers.detect import open_iterable
 
 from ..core.chunks import PackedChunk, gc_paused, pack_tree
 from ..core.exceptions import PartitionReadError
-from ..core.retry import mark_transient
+from ..core.retry import is_transient, mark_transient
 from .fs import local_input
 from .readers import WholeFile
 
-__all__ = ["ReadPacked"]
+__all__ = ["ReadGroupPacked", "ReadPacked"]
 
 
 def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
@@ -69,3 +69,26 @@ class ReadPacked:
             return _whole_file_chunks(self.reader, size)
         records = self.reader()
         return [pack_tree(records[i : i + size]) for i in range(0, len(records), size)]
+
+
+@dataclass(frozen=True)
+class ReadGroupPacked:
+    """Worker task: several small whole files, each as its packed chunks or its own error, in order.
+
+    A data error is that file's value (the others still read); a transient one
+    is raised, so the task is retried in place.
+    """
+
+    readers: tuple[WholeFile, ...]
+    chunk_size: int = 1000
+
+    def __call__(self) -> list[list[PackedChunk] | PartitionReadError]:
+        out: list[list[PackedChunk] | PartitionReadError] = []
+        for reader in self.readers:
+            try:
+                out.append(_whole_file_chunks(reader, self.chunk_size))
+            except PartitionReadError as e:
+                if is_transient(e):
+                    raise
+                out.append(e)
+        return out
