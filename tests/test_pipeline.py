@@ -517,3 +517,28 @@ def test_a_large_closure_is_scattered_once(tmp_path, source_csv, client):
         source_csv, str(tmp_path / "out.jsonl"), predict, parallel_mode="process", chunk_size=500, client=client
     )
     assert [r["byte"] for r in sequential(str(tmp_path / "out.jsonl"))] == [i % 256 for i in range(N)]
+
+
+@pytest.mark.parametrize("parallel_mode", [None, "process"])
+def test_a_glob_of_many_files_is_one_source_in_file_order(tmp_path, client, parallel_mode):
+    """Many small files (and a big one) as one source: records in file order; in parallel, few tasks."""
+    folder = tmp_path / "in"
+    paths = [write_sample(str(folder / f"p{i:02d}.csv"), 30, seed=i, start=i * 30) for i in range(40)]
+    paths.append(write_sample(str(folder / "p99-big.csv"), 4000, seed=99))
+    records = [r for p in sorted(paths) for r in sequential(p)]
+    with open_iterable(str(tmp_path / "ref.jsonl"), mode="w") as dst:
+        upstream_pipeline(iter(records), dst, enrich_plain, reset_iterables=False)
+    before = _chunk_tasks_run(client)
+    options = {} if parallel_mode is None else {"parallel": True, "parallel_mode": parallel_mode, "client": client}
+    result = iterable_dask.pipeline(str(folder / "*.csv"), str(tmp_path / "out.jsonl"), enrich_plain, **options)
+    assert result.rec_count == len(records) == 40 * 30 + 4000
+    assert read_text(tmp_path / "out.jsonl") == read_text(tmp_path / "ref.jsonl")
+    ran = _chunk_tasks_run(client) - before
+    if parallel_mode:
+        assert 2 <= len(ran) <= 12  # 41 files, about chunk_size records a task: small files share tasks
+    else:
+        assert ran == set()
+
+
+def enrich_plain(record, state):
+    return {**record, "amount_x2": float(record["amount"]) * 2}

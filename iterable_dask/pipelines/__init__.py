@@ -3,8 +3,8 @@
 Holds the public function (:mod:`.api`), the :class:`Pipeline` runner and
 its sequential and sampling loop (:mod:`.runner`), the cluster half
 (:mod:`.cluster_run`), the worker task (:mod:`.tasks`), state merging
-(:mod:`.state`), auto mode's decision (:mod:`.auto`) and the result
-(:mod:`.result`). (Named in the plural so that ``iterable_dask.pipeline``
+(:mod:`.state`), auto mode's decision (:mod:`.auto`), the result
+(:mod:`.result`) and many files as one source (:mod:`.sources`). (Named in the plural so that ``iterable_dask.pipeline``
 stays the function.)
 
 May import: core, io.

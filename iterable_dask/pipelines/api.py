@@ -63,7 +63,10 @@ def pipeline(
         path is always written under a temporary name and renamed on success,
         so a failure (a failing write or close included) leaves the original
         untouched.
-        Either may be an fsspec URL (``"s3://bucket/in.csv"``): a source is
+        ``source`` may name many files: a glob (``"logs/*.jsonl.gz"``), a folder or a
+        list of paths, read one after another in that order; in parallel the
+        workers read them themselves, small files grouped by bytes and big ones
+        split. Either may be an fsspec URL (``"s3://bucket/in.csv"``): a source is
         fetched to a local copy for the caller while workers read its byte
         ranges; a destination is written locally and uploaded whole when the
         run succeeds (always atomic).

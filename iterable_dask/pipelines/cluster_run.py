@@ -30,6 +30,7 @@ from ..core.progress import ProgressBar
 from ..core.retry import Retrying
 from ..core.window import windowed_results
 from ..io.read import plan_source_iterable
+from .sources import plan_files
 from .state import merge_state as default_merge_state
 from .tasks import ChunkOutcome, ChunkTask, local_functions
 
@@ -99,6 +100,8 @@ class ClusterRun:
 
     def _chunk_sources(self, records: Iterator[Row], sampled: int) -> Iterator[Any]:
         """Partition readers the workers run themselves, or chunks the caller reads and packs."""
+        if sampled == 0 and self.reset_iterables and self._source_files:
+            return iter(plan_files(self._source_files, self.chunk_size, self.storage_options))
         if sampled == 0 and self.reset_iterables:
             readers = plan_source_iterable(self.source, self.chunk_size, self._source_url, self.storage_options)
             if readers is not None:

@@ -28,6 +28,7 @@ from ..io.read import estimate_remaining
 from .auto import ModeDecision, Timing, decide_mode, shipping_cost
 from .cluster_run import ClusterRun
 from .result import ParallelPipelineResult, RecordError
+from .sources import ChainedSource, is_many
 from .tasks import build_callable
 
 __all__ = ["Pipeline"]
@@ -95,6 +96,8 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         self.storage_options = dict(storage_options or {})
         #: A source given as a URL: workers read its byte ranges there, the caller a local copy.
         self._source_url: str | None = None
+        #: A source given as several files: the workers read (and group) them themselves.
+        self._source_files: list[str] | None = None
 
     # -- the record function in the caller ------------------------------------
 
@@ -178,7 +181,10 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         source, destination = self.source, self.destination
         stack = contextlib.ExitStack()
         try:
-            if isinstance(source, (str, os.PathLike)):
+            if is_many(source):  # a glob, a folder or a list: its files, one after another
+                self.source = ChainedSource(source, self.storage_options)
+                self._source_files = self.source.files
+            elif isinstance(source, (str, os.PathLike)):
                 path = os.fspath(source)
                 if is_url(path):
                     self._source_url = path
@@ -201,6 +207,7 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
                         opened.close()
             self.source, self.destination = source, destination
             self._source_url = None
+            self._source_files = None
             stack.close()
 
     def _run(self, debug: bool) -> PipelineResult:
