@@ -43,6 +43,25 @@ def cluster():
         yield c
 
 
+@contextlib.contextmanager
+def own_cluster(allowed_failures: int = 3, **options):
+    """A cluster of 2 worker processes (1 thread each) on 127.0.0.1 for one test that kills or changes workers."""
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
+            silence_logs=50,
+            **options,
+        ) as local,
+        Client(local, set_as_default=False) as own,
+    ):
+        yield own
+
+
 @pytest.fixture(scope="session")
 def client(cluster):
     with Client(cluster, set_as_default=False) as c:

@@ -29,6 +29,7 @@ from iterable_dask.io.columnar import ColumnarUnavailable
 from iterable_dask.io.read import plan_partitions
 from iterable_dask.sample import write_sample
 
+from .conftest import own_cluster
 from .helpers import sequential
 
 DEAD_SCHEDULER = "tcp://127.0.0.1:9"  # nothing listens: reaching it would fail, checks must fail first
@@ -343,11 +344,7 @@ def _slow_sources(folder, count=4, n=60_000) -> list[str]:
 @pytest.fixture
 def own_cluster_client():
     """A cluster for one test that kills a worker (the session cluster stays whole)."""
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 3}),
-        LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster,
-        Client(cluster, set_as_default=False) as own,
-    ):
+    with own_cluster() as own:
         yield own
 
 

@@ -12,16 +12,15 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import dask
 import dask.bag as db
 import pytest
-from distributed import Client, KilledWorker, LocalCluster
+from distributed import Client, KilledWorker
 from iterable.convert.core import bulk_convert as upstream_bulk_convert
 
 import iterable_dask
 from iterable_dask.sample import write_sample
 
-from .conftest import dask_processes, stop_processes
+from .conftest import dask_processes, own_cluster, stop_processes
 from .helpers import sequential
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -51,19 +50,7 @@ def _keys(fs, prefix: str) -> list[str]:
 def test_worker_killed_while_writing_to_s3_leaves_no_partial_object(allowed_failures, s3):
     fs, bucket, so = s3
     target = f"{bucket}/killed/part-00000.jsonl"
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            worker_dashboard_address="127.0.0.1:0",
-            silence_logs=50,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-        ThreadPoolExecutor(1) as pool,
-    ):
+    with own_cluster(allowed_failures) as client, ThreadPoolExecutor(1) as pool:
         pids = client.run(os.getpid)
         folders = client.run(lambda dask_worker: dask_worker.local_directory)
         bag = db.from_sequence(range(300), npartitions=1).map(_slow_record)

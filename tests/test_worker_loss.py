@@ -10,31 +10,19 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import dask
 import pytest
-from distributed import Client, LocalCluster
 from iterable.convert.core import convert as upstream_convert
 
 import iterable_dask
 from iterable_dask.sample import write_sample
 
+from .conftest import own_cluster
 from .helpers import sequential
 
 
 @pytest.fixture
 def own_client():
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 3}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            worker_dashboard_address="127.0.0.1:0",
-            silence_logs=50,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with own_cluster() as client:
         yield client
 
 

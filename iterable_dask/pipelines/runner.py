@@ -274,18 +274,25 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         if decision.mode == "sequential":
             try:
                 for record in records:  # upstream's loop, from where the sample stopped
-                    self._process_record(record, state, stats, debug)
-                    stats["rec_count"] += 1
-                    if stats["rec_count"] % self.progress_interval == 0:
-                        self._invoke_progress(stats, time_start)
-                    self._maybe_trigger(stats, state, debug)
-                    bar.update()
+                    self._step(record, state, stats, time_start, debug, bar)
             finally:
                 self._flush_batch()
                 self._invoke_progress(stats, time_start)
             return decision
         self._run_on_cluster(decision.mode, records, state, stats, time_start, debug, bar)
         return decision
+
+    def _step(
+        self, record: Row, state: dict[str, Any], stats: dict[str, Any], time_start: float, debug: bool,
+        bar: ProgressBar,
+    ) -> None:  # fmt: skip
+        """One record of upstream's loop, in the caller: process, count, report, trigger."""
+        self._process_record(record, state, stats, debug)
+        stats["rec_count"] += 1
+        if stats["rec_count"] % self.progress_interval == 0:
+            self._invoke_progress(stats, time_start)
+        self._maybe_trigger(stats, state, debug)
+        bar.update()
 
     def _sample_and_decide(
         self, records: Iterator[Row], state: dict[str, Any], stats: dict[str, Any], time_start: float,
@@ -314,12 +321,7 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         deadline = time.perf_counter() + SAMPLE_SECONDS
         try:
             for record in records:
-                self._process_record(record, state, stats, debug)
-                stats["rec_count"] += 1
-                if stats["rec_count"] % self.progress_interval == 0:
-                    self._invoke_progress(stats, time_start)
-                self._maybe_trigger(stats, state, debug)
-                bar.update()
+                self._step(record, state, stats, time_start, debug, bar)
                 if stats["rec_count"] >= SAMPLE_RECORDS or time.perf_counter() > deadline:
                     break
         finally:
