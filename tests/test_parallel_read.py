@@ -401,7 +401,7 @@ def test_process_mode_reads_many_small_files_in_few_tasks(tmp_path, client):
     assert got == expected
     assert [name for name, _ in failed] == [str(broken)] and "s040.jsonl" in str(failed[0][1])
     tasks = set(client.run_on_scheduler(_read_task_log)) - before
-    assert 1 <= len(tasks) <= 4  # 80 files of about 1 KB: a few tasks, not 80
+    assert 1 <= len(tasks) <= 2 * 4 + 1  # 80 files of about 1 KB: about 4 tasks per worker thread, not 80
 
 
 def _read_task_log(dask_scheduler: Any) -> list[str]:

@@ -321,9 +321,9 @@ def test_small_files_share_partitions_by_bytes_and_big_ones_split(tmp_path, clie
     """Consecutive small files group up to the target bytes (each counting an open cost); order holds."""
     from iterable_dask.io.readers import FileGroup
 
-    paths = [write_sample(str(tmp_path / f"s{i:02d}.csv"), 20, seed=i) for i in range(10)]
-    paths.insert(5, write_sample(str(tmp_path / "s04b-big.csv"), 3000, seed=99))  # splits: closes the group
-    with dask.config.set({"iterable-dask.files.open-cost": 1000}):
+    paths = [write_sample(str(tmp_path / f"s{i:03d}.csv"), 20, seed=i) for i in range(100)]
+    paths.insert(50, write_sample(str(tmp_path / "s049b-big.csv"), 3000, seed=99))  # splits: closes the group
+    with dask.config.set({"iterable-dask.files.open-cost": 1000, "iterable-dask.workers": 2}):
         parts = plan_partitions(paths, blocksize=20_000)
     kinds = [type(p).__name__ for p in parts]
     assert kinds[0] == "FileGroup" and kinds[-1] == "FileGroup" and kinds.count("CSVRange") >= 4
@@ -376,3 +376,11 @@ def test_read_bag_reads_a_malformed_file_once(tmp_path, client):
     log = client.run_on_scheduler(lambda dask_scheduler: [(str(e[0]), e[2]) for e in dask_scheduler.transition_log])
     runs = [key for key, finish in log if "iterable-read" in key and finish == "processing" and key not in before]
     assert len(runs) == 1  # not retried: the same error would come again
+
+
+def test_a_few_big_compressed_files_are_not_grouped_into_one_task(tmp_path):
+    """Grouping keeps about four tasks per worker thread: eight gzip files on 2 threads stay eight partitions."""
+    paths = [write_sample(str(tmp_path / f"g{i}.jsonl.gz"), 3000, seed=i) for i in range(8)]
+    with dask.config.set({"iterable-dask.workers": 2}):
+        parts = plan_partitions(paths)  # each far below the 32 MiB blocksize
+    assert [p.path for p in parts] == paths

@@ -29,7 +29,14 @@ from distributed import Client, LocalCluster
 from . import config
 from .exceptions import ClusterConnectionError
 
-__all__ = ["close_embedded_clusters", "cluster_capacity", "compute", "get_client", "local_cluster"]
+__all__ = [
+    "close_embedded_clusters",
+    "cluster_capacity",
+    "compute",
+    "get_client",
+    "local_cluster",
+    "parallelism_hint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +187,18 @@ def get_client(
     if active is not None:
         return active
     return _embedded_client(workers, mode)
+
+
+def parallelism_hint() -> int:
+    """Worker threads to plan tasks for, without connecting to or starting anything.
+
+    The active client's threads where there is one (a notebook's ``Client()``),
+    else the size an embedded cluster would have.
+    """
+    active = _active_client()
+    if active is not None:
+        return max(1, sum(active.nthreads().values()))
+    return config.resolve_workers()
 
 
 def cluster_capacity(client: Any = None, scheduler: str | None = None, workers: int | None = None) -> tuple[bool, int]:

@@ -24,6 +24,7 @@ from iterable.helpers.detect import detect_file_type, open_iterable
 
 from ..core import config
 from ..core.chunks import pack
+from ..core.cluster import parallelism_hint
 from ..core.retry import Retrying
 from .fs import absolute, file_size, is_url, open_input, pop_storage_options, read_bytes
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
@@ -304,7 +305,7 @@ def plan_partitions(
     target, open_cost = config.file_grouping()
     if config.get("files.target-bytes") == "default":
         target = size
-    return group_small_files(planned, target, open_cost)
+    return group_small_files(planned, target, open_cost, parallelism_hint())
 
 
 def _bag_of(readers: list[Any], prefix: str) -> db.Bag:

@@ -21,10 +21,10 @@ from iterable.helpers.detect import open_iterable
 
 from ..core import config
 from ..core.retry import Retrying
-from .fs import local_input
+from .fs import file_size, local_input
 from .read import plan_sized
 from .read_packed import ReadGroupPacked, ReadPacked
-from .readers import WholeFile
+from .readers import TASKS_PER_THREAD, WholeFile
 
 if TYPE_CHECKING:
     from .parallel_read import ParallelReader
@@ -191,6 +191,12 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
     target, open_cost = config.file_grouping()
     if config.get("files.target-bytes") == "default" and limit is not None:
         target = limit
+    groupable = []
+    for idx in indices:  # at least TASKS_PER_THREAD tasks per thread: a few big gzip files stay apart
+        with contextlib.suppress(OSError, ValueError):
+            groupable.append(file_size(state.sources[idx], state.storage_options) + open_cost)
+    threads = max(1, sum(client.nthreads().values()))
+    target = min(target, max(open_cost, sum(groupable) // (threads * TASKS_PER_THREAD)))
     group: list[tuple[int, WholeFile]] = []
 
     def submit(idx: Any, task: Any) -> list[Any]:

@@ -38,6 +38,7 @@ __all__ = [
     "WholeFile",
     "align_to_line",
     "group_small_files",
+    "TASKS_PER_THREAD",
 ]
 
 _SENTINEL_LINE = ("\n",)
@@ -348,13 +349,25 @@ class FileGroup:
         return ("FileGroup", *(r.__dask_tokenize__() for r in self.readers))
 
 
-def group_small_files(planned: list[tuple[list[Any], int | None]], target_bytes: int, open_cost: int) -> list[Any]:
+#: Tasks per worker thread grouping aims for at least, so a slow task delays the end little.
+TASKS_PER_THREAD = 4
+
+
+def group_small_files(
+    planned: list[tuple[list[Any], int | None]], target_bytes: int, open_cost: int, threads: int | None = None
+) -> list[Any]:
     """Partitions with consecutive small whole files grouped, up to ``target_bytes`` each.
 
     ``planned`` holds each source's partitions and its size. A file counts its
     size plus ``open_cost``; files that split into ranges (or were read in the
     caller) stay as they are and close the group before them, so order holds.
+    With ``threads``, a group holds at most the groupable bytes spread over
+    ``TASKS_PER_THREAD`` tasks per thread (Spark's rule for packing splits):
+    eight 4 MB gzip files on 2 threads stay 8 tasks, not one.
     """
+    if threads:
+        total = sum(size + open_cost for parts, size in planned if size is not None and len(parts) == 1)
+        target_bytes = min(target_bytes, max(open_cost, total // (threads * TASKS_PER_THREAD)))
     out: list[Any] = []
     group: list[WholeFile] = []
     cost = 0

@@ -78,7 +78,9 @@ class ChainedSource:
             self._current = None
 
 
-def plan_files(files: list[str], records: int, storage_options: dict[str, Any] | None = None) -> list[Any]:
+def plan_files(
+    files: list[str], records: int, storage_options: dict[str, Any] | None = None, threads: int | None = None
+) -> list[Any]:
     """Partitions of about ``records`` records over ``files``, in order: small files grouped, big ones split.
 
     The bytes that hold ``records`` records are judged from the first file's
@@ -89,4 +91,4 @@ def plan_files(files: list[str], records: int, storage_options: dict[str, Any] |
     per_record = max(1, len(head) // max(1, head.count(b"\n")))
     blocksize = max(4096, records * per_record)
     planned = [plan_sized(f, blocksize, {}, storage_options) for f in files]
-    return group_small_files(planned, blocksize, 0)
+    return group_small_files(planned, blocksize, 0, threads)
