@@ -40,7 +40,9 @@ from .io import (
     parallel_write,
     plan_partitions,
     read_bag,
+    read_dataframe,
     records_to_bag,
+    to_dask,
     write_bag,
 )
 from .pipelines import ParallelPipelineResult, Pipeline, RecordError, pipeline
@@ -83,6 +85,8 @@ __all__ = [
     "parallel_write",
     "plan_partitions",
     "read_bag",
+    "read_dataframe",
     "records_to_bag",
+    "to_dask",
     "write_bag",
 ]

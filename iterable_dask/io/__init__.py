@@ -6,13 +6,15 @@ the workers run (:mod:`.readers`), partition planning with
 pyarrow columnar fast path (:mod:`.columnar`), atomic outputs
 (:mod:`.atomic`), and :func:`parallel_read` / :func:`parallel_write` with
 their engines and worker tasks (:mod:`.read_feeder`, :mod:`.read_packed`,
-:mod:`.file_writers`); local paths and fsspec URLs (:mod:`.fs`).
+:mod:`.file_writers`); local paths and fsspec URLs (:mod:`.fs`); Dask DataFrames
+(:mod:`.frame`).
 
 May import: core.
 """
 
 from __future__ import annotations
 
+from .frame import read_dataframe, to_dask
 from .parallel_read import ParallelReader, parallel_read
 from .parallel_write import WrittenFile, parallel_write
 from .read import plan_partitions, read_bag, records_to_bag
@@ -27,6 +29,8 @@ __all__ = [
     "parallel_write",
     "plan_partitions",
     "read_bag",
+    "read_dataframe",
     "records_to_bag",
+    "to_dask",
     "write_bag",
 ]

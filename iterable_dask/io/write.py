@@ -95,6 +95,16 @@ class PartitionWriter:
         return hash((self.path, self.job))
 
 
+def _as_bag(data: Any) -> db.Bag:
+    """A bag of records: the bag itself, or a Dask DataFrame's rows as dicts (one partition per partition)."""
+    if isinstance(data, db.Bag):
+        return data
+    to_bag = getattr(data, "to_bag", None)
+    if callable(to_bag) and hasattr(data, "columns") and hasattr(data, "npartitions"):
+        return to_bag(index=False, format="dict")
+    raise TypeError(f"bag must be a dask.bag.Bag or a dask.dataframe.DataFrame; got {type(data).__name__}")
+
+
 def _default_name(i: int) -> str:
     return f"{i:05d}"
 
@@ -152,8 +162,9 @@ def write_bag(
 
     Parameters
     ----------
-    bag : dask.bag.Bag
-        Records to write.
+    bag : dask.bag.Bag or dask.dataframe.DataFrame
+        Records to write; a DataFrame's rows are written as records (one file
+        per partition), so results go back to any iterabledata format.
     dest : str
         A directory (files ``part-00000.<to_ext>`` ...) or a pattern with one
         ``*``, replaced by the partition name (``"out/data-*.parquet"``); a
@@ -190,8 +201,7 @@ def write_bag(
     >>> iterable_dask.write_bag(bag, "out/", to_ext="parquet")  # doctest: +SKIP
     ['out/part-00000.parquet', 'out/part-00001.parquet']
     """
-    if not isinstance(bag, db.Bag):
-        raise TypeError(f"bag must be a dask.bag.Bag; got {type(bag).__name__}")
+    bag = _as_bag(bag)
     written = write_bag_counts(
         bag,
         dest,
