@@ -118,3 +118,14 @@ def test_dataframes_and_bags_round_trip_through_write_bag(tmp_path, client):
     bag = iterable_dask.read_bag(path, blocksize=8_000)
     frame = bag.to_dataframe(meta=df._meta)  # a bag of records is a DataFrame too
     _same(client.compute(frame).result(), _expected(path))
+
+
+def test_dtype_backend_and_object_storage(tmp_path, client, s3):
+    fs, bucket, so = s3
+    path = write_sample(str(tmp_path / "r.jsonl"), 300, seed=8)
+    fs.put_file(path, f"{bucket}/r.jsonl")
+    df = iterable_dask.read_dataframe(f"{bucket}/r.jsonl", dtype_backend="pyarrow", storage_options=so)
+    assert all("pyarrow" in str(t) for t in df.dtypes)
+    got = client.compute(df).result()
+    assert all("pyarrow" in str(t) for t in got.dtypes)
+    _same(got.astype(object), _expected(path).astype(object))

@@ -68,9 +68,10 @@ def test_read_bag_gzip_jsonl_glob(s3, tmp_path, client):
         local = write_sample(str(tmp_path / f"log-{i}.jsonl.gz"), 200, seed=i, start=i * 200)
         _put(fs, local, f"{bucket}/logs/log-{i}.jsonl.gz")
         expected.extend(sequential(local))
-    (group,) = iterable_dask.plan_partitions(f"{bucket}/logs/*.jsonl.gz", storage_options=so)
-    assert isinstance(group, FileGroup) and all(isinstance(p, WholeFile) for p in group.readers)
-    assert group.paths == [f"{bucket}/logs/log-{i}.jsonl.gz" for i in range(3)]  # small objects: one task
+    parts = iterable_dask.plan_partitions(f"{bucket}/logs/*.jsonl.gz", storage_options=so)
+    paths = [q for p in parts for q in (p.paths if isinstance(p, FileGroup) else [p.path])]
+    assert paths == [f"{bucket}/logs/log-{i}.jsonl.gz" for i in range(3)]  # whole objects, in order
+    assert all(isinstance(p, (WholeFile, FileGroup)) for p in parts)
     bag = iterable_dask.read_bag(f"{bucket}/logs/*.jsonl.gz", storage_options=so)
     assert client.compute(bag).result() == expected
 
