@@ -41,9 +41,9 @@ from .tasks import (
     failure,
     iter_ranges,
     raise_write_failure,
-    same_text_writer,
     settle,
 )
+from .writers import same_text_writer
 
 __all__ = ["JoinParts", "PartResult", "PartTask", "ScanKeys", "SplitFallback"]
 

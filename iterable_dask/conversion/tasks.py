@@ -23,7 +23,6 @@ one JSON encoder per task (the same text, faster).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -32,7 +31,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import pyarrow as pa
@@ -52,7 +50,6 @@ from iterable.convert.core import (
     _validate_convert_args,
 )
 from iterable.convert.core import convert as upstream_convert
-from iterable.datatypes.jsonl import JSONLinesIterable, date_handler
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
 
@@ -63,6 +60,7 @@ from ..io.columnar import ColumnarUnavailable, convert_columnar, path_kind
 from ..io.fs import local_input, scratch_dir
 from ..io.read import plan_source_iterable
 from ..io.readers import CSVRange, JSONLinesRange
+from .writers import same_text_writer
 
 __all__ = [
     "ConvertOptions",
@@ -73,7 +71,6 @@ __all__ = [
     "failure",
     "iter_ranges",
     "raise_write_failure",
-    "same_text_writer",
     "settle",
 ]
 
@@ -193,36 +190,6 @@ def empty_source_error(source: str, target: str) -> EmptySourceError:
     """The error of a source without records (parallel conversions write no output for it)."""
     message = f"{source!r} has no records (an empty file or a header alone); {target!r} was not written"
     return EmptySourceError(message, source, target, "EmptySourceError")
-
-
-class _JSONLinesBulk:
-    """iterabledata's ``JSONLinesIterable.write_bulk``, the same text with less work per record.
-
-    iterabledata calls ``json.dumps(r, ensure_ascii=False, default=date_handler)``
-    for each record, which builds a ``JSONEncoder`` and then the C encoder
-    for every record; here one C encoder serves a whole batch (a new one per
-    batch, so a failing record leaves no state behind, as in iterabledata).
-    """
-
-    def __init__(self, fobj: Any) -> None:
-        self._fobj = fobj
-
-    def _encoder(self) -> Any:
-        if c_make_encoder is None:  # no C accelerator: exactly what json.dumps does
-            return json.JSONEncoder(ensure_ascii=False, default=date_handler).encode
-        chunks = c_make_encoder({}, date_handler, encode_basestring, None, ": ", ", ", False, False, True)
-        return lambda record: "".join(chunks(record, 0))
-
-    def write_bulk(self, records: list[Any]) -> None:
-        if records:
-            self._fobj.write("\n".join(map(self._encoder(), records)) + "\n")
-
-
-def same_text_writer(out: Any) -> Any:
-    """The writer to give iterabledata's write loop: ``out``, or a faster stand-in writing the same bytes."""
-    if type(out) is JSONLinesIterable and not out._validation_hooks and getattr(out, "fobj", None) is not None:
-        return _JSONLinesBulk(out.fobj)
-    return out
 
 
 def _portable(errors: list[Exception], source: str, target: str) -> list[Exception]:
