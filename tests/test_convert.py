@@ -528,42 +528,6 @@ def test_json_lines_stand_in_writes_iterabledatas_exact_text(tmp_path):
     assert buffer.getvalue().count("\n") == 1
 
 
-def test_csv_stand_in_writes_iterabledatas_exact_bytes(tmp_path):
-    """Rows as lists give DictWriter's bytes; a key outside the columns fails as iterabledata's writer does."""
-    import datetime
-
-    from iterable.datatypes.csv import CSVIterable
-
-    from iterable_dask.conversion.writers import same_text_writer
-
-    keys = ["a", "b", "c"]
-    records = [
-        {"a": 'q"uote', "b": "com,ma", "c": "new\nline"},
-        {"a": None, "c": 1.5},  # missing b, None
-        {"b": {"nested": [1]}, "a": datetime.date(2020, 1, 2), "c": True},
-        {},
-    ]
-
-    def write(path, wrap):
-        out = CSVIterable(str(path), mode="w", keys=keys)
-        writer = wrap(out)
-        writer.write_bulk(records)
-        writer.write_bulk(records[:2])
-        try:
-            writer.write_bulk([{"a": 1}, {"zzz": 2}, {"a": 3}])
-        except ValueError as e:
-            error = str(e)
-        out.close()
-        return error
-
-    theirs_error = write(tmp_path / "theirs.csv", lambda out: out)
-    stand_in = same_text_writer(CSVIterable(str(tmp_path / "probe.csv"), mode="w", keys=keys))
-    assert type(stand_in).__name__ == "_CSVBulk"
-    ours_error = write(tmp_path / "ours.csv", same_text_writer)
-    assert ours_error == theirs_error and "fields not in fieldnames" in ours_error
-    assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "theirs.csv").read_bytes()
-
-
 def test_the_columnar_path_falls_back_only_on_what_it_reads_differently(tmp_path):
     """A file pyarrow would read differently goes to the row path; an I/O error is the file's error."""
     ragged = tmp_path / "ragged.csv"
