@@ -38,22 +38,17 @@ from distributed import Client, LocalCluster
 from iterable.convert.core import bulk_convert as iterabledata_bulk_convert
 from iterable.convert.core import convert as iterabledata_convert
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import ensure_sample
+
 import iterable_dask
-from iterable_dask.sample import write_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data", "convert")
 
 
 def ensure_csv(path: str, rows: int, seed: int) -> str:
-    """Write a sample CSV of ``rows`` rows unless the same one is there already (a stamp records it)."""
-    stamp = os.path.join(DATA, "stamps", os.path.relpath(path, DATA).replace(os.sep, "--") + f".{rows}.{seed}")
-    if not (os.path.exists(path) and os.path.exists(stamp)):
-        write_sample(path, rows, seed=seed, start=seed * rows)
-        os.makedirs(os.path.dirname(stamp), exist_ok=True)
-        with open(stamp, "w"):
-            pass
-    return path
+    return ensure_sample(path, rows, seed, DATA)
 
 
 def interleaved(repeat: int, contenders: dict[str, tuple[Callable[[], Any], str]]) -> dict[str, float]:

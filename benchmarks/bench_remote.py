@@ -49,10 +49,9 @@ from iterable import open_iterable
 from iterable.convert.core import convert as iterabledata_convert
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import two_worker_cluster
+from common import ensure_sample, two_worker_cluster
 
 import iterable_dask
-from iterable_dask.sample import write_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data", "remote")
@@ -62,14 +61,7 @@ BLOCKSIZE = "8MiB"  # more than one file at these sizes: one partition per objec
 
 
 def ensure_csv(path: str, rows: int, seed: int) -> str:
-    """Write a sample CSV of ``rows`` rows unless the same one is there already (a stamp records it)."""
-    stamp = os.path.join(DATA, "stamps", os.path.relpath(path, DATA).replace(os.sep, "--") + f".{rows}.{seed}")
-    if not (os.path.exists(path) and os.path.exists(stamp)):
-        write_sample(path, rows, seed=seed, start=seed * rows)
-        os.makedirs(os.path.dirname(stamp), exist_ok=True)
-        with open(stamp, "w"):
-            pass
-    return path
+    return ensure_sample(path, rows, seed, DATA)
 
 
 def free_port() -> int:

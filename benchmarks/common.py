@@ -30,6 +30,19 @@ def sample_csv(name: str, rows: int) -> str:
     return path
 
 
+def ensure_sample(path: str, rows: int, seed: int, root: str) -> str:
+    """Write a sample file of ``rows`` rows at ``path`` unless the same one is there (a stamp under ``root`` says)."""
+    from iterable_dask.sample import write_sample
+
+    stamp = os.path.join(root, "stamps", os.path.relpath(path, root).replace(os.sep, "--") + f".{rows}.{seed}")
+    if not (os.path.exists(path) and os.path.exists(stamp)):
+        write_sample(path, rows, seed=seed, start=seed * rows)
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w"):
+            pass
+    return path
+
+
 @contextlib.contextmanager
 def two_worker_cluster() -> Iterator[Client]:
     """2 worker processes, 1 thread each, everything on 127.0.0.1."""
