@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "get_client",
     "local_cluster",
     "parallelism_hint",
+    "wait_until_stopped",
 ]
 
 logger = logging.getLogger(__name__)
@@ -187,6 +189,34 @@ def get_client(
     if active is not None:
         return active
     return _embedded_client(workers, mode)
+
+
+def _executing(prefix: str, dask_worker: Any = None) -> list[str]:
+    names = (str(key) for key, ts in dask_worker.state.tasks.items() if ts.state in _RUNNING)
+    return [name for name in names if prefix in name]
+
+
+_RUNNING = frozenset({"executing", "long-running", "cancelled", "resumed"})
+
+
+def wait_until_stopped(client: Any, prefix: str, timeout: float = 60.0) -> bool:
+    """Wait until no worker still runs a task whose key holds ``prefix``; whether that happened in time.
+
+    Cancelling a future does not stop a task a worker already runs: its
+    side effects (a temporary file) may still appear. Sweep after this.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            running = [k for keys in client.run(_executing, prefix).values() for k in keys]
+        except Exception:  # a worker gone: nothing of ours runs there any more
+            return True
+        if not running:
+            return True
+        if time.monotonic() > deadline:
+            logger.warning("tasks %s still run after %ss; their temporaries may stay", running[:3], timeout)
+            return False
+        time.sleep(0.05)
 
 
 def parallelism_hint() -> int:

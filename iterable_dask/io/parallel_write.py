@@ -26,7 +26,7 @@ from iterable.helpers.detect import detect_file_type
 
 from ..core import config
 from ..core.chunks import PackedChunk, pack_function, pack_tree
-from ..core.cluster import get_client
+from ..core.cluster import get_client, wait_until_stopped
 from ..core.exceptions import UnpicklableFunctionError
 from ..core.retry import Retrying
 from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
@@ -83,9 +83,13 @@ def _write_bag(
     dsk = {(name, i): (t, key) for i, (t, key) in enumerate(zip(tasks, bag.__dask_keys__(), strict=True))}
     out = db.Bag(HighLevelGraph.from_collections(name, dsk, dependencies=[bag]), name, len(dsk))
     dask_client = get_client(client, scheduler)
+    future = dask_client.compute(out)
     try:
-        future = dask_client.compute(out)
         return list(future.result())  # the bag concatenates the partitions' lists
+    except BaseException:
+        dask_client.cancel([future])
+        wait_until_stopped(dask_client, name)  # writes already running end before the sweep
+        raise
     finally:
         if not is_url(dest):  # object-store outputs have no temporary keys
             sweep_temporaries([dest, *(e.path for e in os.scandir(dest) if e.is_dir())], job)
@@ -147,13 +151,15 @@ class _Submitter:
         return self.done
 
     def abort(self) -> None:
-        """Cancel the writes not started; wait for the running ones (each is atomic) in thread mode."""
+        """Cancel the writes not started and wait for the running ones (each is atomic) to end."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         elif self.futures:
             self.aborted = True
             with contextlib.suppress(Exception):
                 self.client.cancel([entry[0] for entry in self.futures])
+            # A write already running goes on: let it end before close() sweeps the temporaries.
+            wait_until_stopped(self.client, f"parallel-write-{self.job}-")
         self.futures.clear()
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from dask.highlevelgraph import HighLevelGraph
 from iterable.helpers.detect import is_flat, open_iterable
 
 from ..core import config
-from ..core.cluster import get_client
+from ..core.cluster import get_client, wait_until_stopped
 from ..core.retry import Retrying
 from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
 from .fs import absolute, join, pop_storage_options
@@ -243,9 +243,13 @@ def write_bag_counts(
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bag])
     out = db.Bag(graph, name, len(dsk))
     dask_client = get_client(client, scheduler)
+    future = dask_client.compute(out)
     try:
-        future = dask_client.compute(out)
         written = future.result()
+    except BaseException:
+        dask_client.cancel([future])
+        wait_until_stopped(dask_client, name)  # writes already running end before the sweep
+        raise
     finally:
         sweep_temporaries((os.path.dirname(w.path) for w in writers), job)
     given = {w.path: t for w, t in zip(writers, targets, strict=True)}
