@@ -252,31 +252,38 @@ def test_cluster_notebook_on_the_compose_services(tmp_path, s3_server, compose_b
     assert not (tmp_path / "cluster-notebook").exists()  # with a bucket, nothing in the data folder
 
 
-def test_cluster_notebook_falls_back_to_a_local_cluster_and_folder(tmp_path):
+def test_cluster_notebook_falls_back_to_a_local_cluster_and_a_temporary_folder(tmp_path):
+    """A laptop without compose: the scheduler does not answer, no bucket, no data folder."""
     unreachable = f"tcp://127.0.0.1:{free_port()}"
+    (tmp_path / "tmp").mkdir()
     env = kernel_environment(
         DASK_ITERABLE_DASK__SCHEDULER_ADDRESS=unreachable,
         DASK_ITERABLE_DASK__CONNECT_TIMEOUT="1s",
-        ITERABLE_DASK_DATA=str(tmp_path),
+        TMPDIR=str(tmp_path / "tmp"),  # the notebook's temporary folder lands in tmp_path whatever happens
     )
     nb = run_notebook(CLUSTER, str(tmp_path), env)
     result = summary(nb)
     assert result["cluster"] == "local" and result["scheduler"] != unreachable
     assert f"no scheduler answers at {unreachable}" in stdout(nb)
+    assert "working in the temporary folder" in stdout(nb)
     assert len(result["workers"]) == 2 and all(w.startswith("tcp://127.0.0.1:") for w in result["workers"])
-    root = tmp_path / "cluster-notebook"
-    assert result["root"] == str(root)
-    raw = sorted(str(p) for p in (root / "raw").glob("*.csv"))
-    parquet = sorted(str(p) for p in (root / "parquet").glob("*.parquet"))
-    assert (result["raw"], result["parquet"]) == (raw, parquet)
-    check_cluster_run(result, [sequential(p) for p in raw], [sequential(p) for p in parquet])
+    # It worked in a temporary folder (its files checked against iterabledata in the kernel), then removed it.
+    root = result["root"]
+    assert os.path.dirname(root) == str(tmp_path / "tmp")
+    assert [os.path.relpath(p, root) for p in result["raw"]] == [f"raw/part-{i:05d}.csv" for i in range(FILES)]
+    assert [os.path.relpath(p, root) for p in result["parquet"]] == [
+        f"parquet/part-{i:05d}.parquet" for i in range(FILES)
+    ]
+    assert result["records"] == FILES * ROWS
+    assert result["by_city"] == by_city(sample_records(FILES * ROWS))
+    assert not os.path.exists(root)
 
 
 def test_a_failing_cell_fails_the_run_and_its_cluster_stops(tmp_path):
     start = """
 import json, os, sys
 from distributed import Client, LocalCluster
-cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0")
+cluster = LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0")
 client = Client(cluster)
 workers = client.run(lambda: (os.getpid(), os.environ.get("ITERABLE_DASK_NOTEBOOK_RUN")))
 print(json.dumps({"prefix": sys.prefix, "kernel": os.getpid(), "workers": list(workers.values())}))
@@ -294,7 +301,7 @@ print(json.dumps({"prefix": sys.prefix, "kernel": os.getpid(), "workers": list(w
     started = json.loads(nb.cells[0].outputs[0].text)
     assert started["prefix"] == sys.prefix  # the kernel is this environment's interpreter
     # The workers carried the run's marker, so run_notebook waited for them too; they are gone.
-    assert [m for _, m in started["workers"]] == [marker, marker]
+    assert [m for _, m in started["workers"]] == [marker]
     for pid in [started["kernel"], *(pid for pid, _ in started["workers"])]:
         with contextlib.suppress(psutil.NoSuchProcess):
             assert psutil.Process(pid).environ().get(MARKER) != marker
