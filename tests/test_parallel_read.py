@@ -189,7 +189,7 @@ def test_process_mode_keeps_a_bounded_number_of_tasks_in_flight(tmp_path, client
 
 
 def _read_tasks(dask_scheduler: Any) -> list[str]:
-    return [str(k) for k in dask_scheduler.tasks if str(k).startswith("parallel-read-")]
+    return [str(k) for k in dask_scheduler.tasks if str(k).startswith("iterable-read-source-")]
 
 
 def _eventually(check: Any, timeout: float = 30.0) -> None:
@@ -405,4 +405,4 @@ def test_process_mode_reads_many_small_files_in_few_tasks(tmp_path, client):
 
 
 def _read_task_log(dask_scheduler: Any) -> list[str]:
-    return [str(e[0]) for e in dask_scheduler.transition_log if str(e[0]).startswith("parallel-read-")]
+    return [str(e[0]) for e in dask_scheduler.transition_log if str(e[0]).startswith("iterable-read-source-")]

@@ -18,6 +18,7 @@ from typing import Any
 
 from iterable.helpers.detect import open_iterable
 
+from ..core.names import READ_FRAME
 from .fs import local_input, open_input, pop_storage_options
 from .read import plan_partitions
 from .readers import CSVRange, FileGroup, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
@@ -180,7 +181,7 @@ def read_dataframe(
         if sample[c].dtype == object
     )
     with dask.config.set({"dataframe.convert-string": False} if nested else {}):
-        return dd.from_map(task, parts, meta=meta, label="iterable-read-frame", enforce_metadata=False)
+        return dd.from_map(task, parts, meta=meta, label=READ_FRAME, enforce_metadata=False)
 
 
 def to_dask(files: str | list[str], chunksize: int = 1000000, **iterableargs: Any) -> Any:

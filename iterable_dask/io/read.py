@@ -25,6 +25,7 @@ from iterable.helpers.detect import detect_file_type, open_iterable
 from ..core import config
 from ..core.chunks import pack
 from ..core.cluster import parallelism_hint
+from ..core.names import READ, RECORDS, task_key
 from ..core.retry import Retrying
 from .fs import absolute, file_size, is_url, open_input, pop_storage_options, read_bytes
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
@@ -309,7 +310,7 @@ def plan_partitions(
 
 
 def _bag_of(readers: list[Any], prefix: str) -> db.Bag:
-    name = f"{prefix}-{tokenize(*readers)}"
+    name = task_key(prefix, tokenize(*readers))
     retries = config.resolve_retries()  # transient failures only, in place (core.retry)
     dsk = {(name, i): (Retrying(reader, retries),) for i, reader in enumerate(readers)}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[])
@@ -374,7 +375,7 @@ def read_bag(
     """
     chunk_size = iterableargs.pop("chunk_size", None)
     parts = plan_partitions(sources, blocksize, chunk_size, storage_options, **iterableargs)
-    return _bag_of(parts, "iterable-read")
+    return _bag_of(parts, READ)
 
 
 def records_to_bag(records: Iterable[Any], chunk_size: int | None = None) -> db.Bag:
@@ -390,4 +391,4 @@ def records_to_bag(records: Iterable[Any], chunk_size: int | None = None) -> db.
     >>> records_to_bag([{"a": 1}, {"a": 2}], chunk_size=1).npartitions
     2
     """
-    return _bag_of(_packed_parts(records, config.resolve_chunk_size(chunk_size)), "iterable-records")
+    return _bag_of(_packed_parts(records, config.resolve_chunk_size(chunk_size)), RECORDS)
