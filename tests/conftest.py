@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 
 import dask
 import pytest
@@ -115,19 +116,27 @@ def s3(s3_server, request):
             fs.rm(name, recursive=True)
 
 
-def dask_processes(cwd: str, workers: int = 1) -> tuple[str, list[subprocess.Popen]]:
-    """Start a real `dask scheduler` and `workers` `dask worker` processes in ``cwd``; return the address."""
+def dask_processes(
+    cwd: str,
+    workers: int = 1,
+    *,
+    protocol: str = "tcp",
+    scheduler_args: Sequence[str] = (),
+    worker_args: Sequence[str] = (),
+) -> tuple[str, list[subprocess.Popen]]:
+    """Start a real `dask scheduler` and `workers` `dask worker` processes in ``cwd``; return the address.
+
+    The scheduler is the first process. ``protocol="tls"`` with the ``--tls-*``
+    options in ``scheduler_args`` and ``worker_args`` starts a TLS cluster.
+    """
     port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
+    address = f"{protocol}://127.0.0.1:{port}"
     dask_cli = os.path.join(os.path.dirname(sys.executable), "dask")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": cwd}
-    procs = [
-        subprocess.Popen(
-            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
-            **quiet,
-        )
-    ]
+    scheduler = [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    scheduler += ["--dashboard-address", "127.0.0.1:0", *(["--protocol", protocol] if protocol != "tcp" else [])]
+    procs = [subprocess.Popen([*scheduler, *scheduler_args], **quiet)]
     for _ in range(workers):
         procs.append(
             subprocess.Popen(
@@ -144,6 +153,7 @@ def dask_processes(cwd: str, workers: int = 1) -> tuple[str, list[subprocess.Pop
                     "--dashboard-address",
                     "127.0.0.1:0",
                     "--no-nanny",
+                    *worker_args,
                 ],
                 **quiet,
             )

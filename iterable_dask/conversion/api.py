@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import iterable.convert.core as upstream
+from distributed.security import Security
 from iterable.convert.core import DEFAULT_BATCH_SIZE, DEFAULT_HEADERS_DETECT_LIMIT, DEFAULT_PROGRESS_INTERVAL
 from iterable.types import BulkConversionResult, ConversionResult, FileConversionResult
 
@@ -71,6 +72,7 @@ def convert(
     workers: int | None = None,
     client: Any = None,
     scheduler: str | None = None,
+    security: Security | None = None,
     retries: int | None = None,
     resume: bool = False,
     blocksize: int | str | None = "default",
@@ -110,6 +112,8 @@ def convert(
         Worker processes of the embedded cluster, when no other cluster is found.
     client, scheduler : optional
         Where to run; see :func:`iterable_dask.get_client`.
+    security : distributed.security.Security, optional
+        TLS certificates for connecting to ``scheduler`` (a ``"tls://..."`` address).
     retries : int, optional
         Retries of a task failing for a transient reason (default ``iterable-dask.retries``).
     resume : bool, default False
@@ -145,6 +149,10 @@ def convert(
         unwritable target folder.
     FileConversionError
         The conversion failed (its message names the file and the cause).
+    ClusterConnectionError
+        ``scheduler`` did not answer, or refused the connection.
+    SchedulerLostError
+        The scheduler went away mid-run; ``tofile`` is left as it was and no temporary stays.
 
     Examples
     --------
@@ -158,6 +166,7 @@ def convert(
             workers=workers,
             client=client,
             scheduler=scheduler,
+            security=security,
             retries=retries,
             resume=resume,
             infer_types=infer_types,
@@ -209,7 +218,7 @@ def convert(
         sweep_stale_temporaries([tofile])
     if atomic:
         remove_upstream_temporaries([tofile])
-    dask_client = get_client(client, scheduler, workers=workers)
+    dask_client = get_client(client, scheduler, workers=workers, security=security)
     source, target = absolute(fromfile), absolute(tofile)  # the workers may run in another directory
     blocksize = part_blocksize(blocksize, source, dask_client, so)
     job = new_job_token()
@@ -250,6 +259,7 @@ def bulk_convert(
     *,
     client: Any = None,
     scheduler: str | None = None,
+    security: Security | None = None,
     retries: int | None = None,
     resume: bool = False,
     columnar: bool = True,
@@ -292,6 +302,8 @@ def bulk_convert(
         Worker processes of the embedded cluster, when no other cluster is found.
     client, scheduler : optional
         Where to run; see :func:`iterable_dask.get_client`.
+    security : distributed.security.Security, optional
+        TLS certificates for connecting to ``scheduler`` (a ``"tls://..."`` address).
     retries : int, optional
         Retries of a task failing for a transient reason (default ``iterable-dask.retries``).
     resume : bool, default False
@@ -329,6 +341,12 @@ def bulk_convert(
         sources onto one target, or a file onto itself.
     OSError
         ``dest`` cannot be created or written.
+    ClusterConnectionError
+        ``scheduler`` did not answer, or refused the connection.
+    SchedulerLostError
+        The scheduler went away mid-run. Targets completed before (or by a
+        worker finishing the file it was writing) stay, each whole; no
+        partial target or temporary stays. Run again with ``resume=True``.
 
     Examples
     --------
@@ -340,8 +358,9 @@ def bulk_convert(
     so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
         _parallel_only(
-            client=client, scheduler=scheduler, retries=retries, resume=resume, infer_types=infer_types, strict=strict
-        )
+            client=client, scheduler=scheduler, security=security, retries=retries, resume=resume,
+            infer_types=infer_types, strict=strict,
+        )  # fmt: skip
         if is_url(source) or is_url(dest):
             args = dict(iterableargs=iterableargs, toiterableargs=toiterableargs, scan_limit=scan_limit)
             args.update(batch_size=batch_size, silent=silent, is_flatten=is_flatten, atomic=atomic)
@@ -400,13 +419,13 @@ def bulk_convert(
         remove_upstream_temporaries(dst for _, _, dst in todo)
     outcomes: dict[int, Any] = {}
     if todo:
-        dask_client = get_client(client, scheduler, workers=workers)
+        dask_client = get_client(client, scheduler, workers=workers, security=security)
         job = new_job_token()
         try:
             outcomes = convert_files(
                 dask_client, todo, job, o, config.resolve_retries(retries), show_progress, progress, start, len(pairs)
             )
-        finally:
+        finally:  # a worker still converting when the scheduler was lost finishes its file, atomically
             sweep_temporaries({os.path.dirname(dst) for _, _, dst in todo}, job)
     results = []
     for i, (src, dst) in enumerate(pairs):

@@ -7,6 +7,9 @@ retried at all. Files are grouped as Spark packs splits: each counts its size
 plus an open cost (``iterable-dask.files.open-cost``), and a task holds up to
 ``iterable-dask.files.target-bytes``, but less when the data is small, so every
 worker thread still gets several tasks.
+
+A worker that is closing (its scheduler lost) finishes the file it is on and
+converts no more of its batch: nobody waits for the result any more.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any
 
 from ..core import config
 from ..core.exceptions import FileConversionError
+from ..core.lost import worker_stopping
 from ..core.retry import backoff
 from ..io.fs import file_size
 from .tasks import FileTask
 
-__all__ = ["FileBatch", "plan_batches"]
+__all__ = ["FileBatch", "WorkerStoppingError", "plan_batches"]
 
 #: Tasks per worker thread the grouping aims for at least, so a slow task delays the end little.
 TASKS_PER_THREAD = 4
@@ -35,10 +39,16 @@ def _attempt(task: FileTask, retries: int) -> Any:
             return task()
         except FileConversionError as e:  # FileTask raises only what may pass on a retry
             error = e
-            if attempt < retries:
+            if attempt < retries and not worker_stopping():
                 time.sleep(backoff(attempt))
-    tries = f" (failed {retries + 1} attempts)" if retries else ""
+            else:
+                break
+    tries = f" (failed {attempt + 1} attempts)" if attempt else ""
     return FileConversionError(f"{error.message}{tries}", error.source, error.target, error.error_type)
+
+
+class WorkerStoppingError(RuntimeError):
+    """A batch stopped early on a closing worker; no one receives it (the scheduler reruns the batch if alive)."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,12 @@ class FileBatch:
     retries: int = 0
 
     def __call__(self) -> list[Any]:
-        return [_attempt(task, self.retries) for task in self.tasks]
+        out = []
+        for task in self.tasks:
+            if out and worker_stopping():
+                raise WorkerStoppingError(f"{self!r}: the worker is closing; {len(out)} files converted")
+            out.append(_attempt(task, self.retries))
+        return out
 
     def __repr__(self) -> str:  # what the dashboard shows of the task
         first = self.tasks[0].source.rsplit("/", 1)[-1] if self.tasks else ""

@@ -2,8 +2,9 @@
 
 Tasks are :func:`dask.delayed` calls of the picklable callables of
 :mod:`iterable_dask.conversion.tasks` and :mod:`iterable_dask.conversion.parts`,
-keyed ``iterable-convert-...`` so the dashboard groups them, computed with
-``retries``. Results are followed with :func:`distributed.as_completed` to
+keyed ``iterable-convert[-keys|-part|-join]-<token>`` (:mod:`iterable_dask.core.names`)
+so the dashboard groups them, computed with ``retries``. Losing the scheduler
+raises :class:`~iterable_dask.SchedulerLostError`. Results are followed with :func:`distributed.as_completed` to
 drive the progress bar and callback, and kept by index, so they come back in
 the order of the sources.
 """
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from dask import delayed
-from dask.base import tokenize
 from distributed import as_completed
 from iterable.exceptions import IterableDataError
 from iterable.helpers.detect import is_flat
 from iterable.types import ConversionResult, FileConversionResult
 
 from ..core import config
+from ..core.lost import cancel_quietly, raise_if_lost
+from ..core.names import CONVERT, CONVERT_JOIN, CONVERT_KEYS, CONVERT_PART, task_key, task_token
 from ..core.progress import ProgressBar, call_progress
 from ..io.columnar import ColumnarUnavailable, path_kind
 from ..io.fs import file_size, is_url
@@ -72,12 +74,8 @@ def cancelled_on_error(client: Any, futures: list[Any]) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        client.cancel(futures)
+        cancel_quietly(client, futures)
         raise
-
-
-def _task_key(prefix: str, *token: Any) -> str:
-    return f"{prefix}-{tokenize(*token)}"
 
 
 def split_readers(fromfile: str, tofile: str, o: ConvertOptions, blocksize: int | None) -> list[Any] | None:
@@ -132,7 +130,7 @@ class ConvertRun:
 
     def one(self, task: FileTask) -> Any:
         """Convert the whole file in one task."""
-        key = _task_key("iterable-convert", self.fromfile, self.tofile, self.job, task.rows, task.options.columnar)
+        key = task_key(CONVERT, task_token(self.fromfile, self.tofile, self.job, task.rows, task.options.columnar))
         (future,) = self.client.compute([delayed(task, pure=False)(dask_key_name=key)], retries=self.retries)
         with (
             cancelled_on_error(self.client, [future]),
@@ -145,11 +143,11 @@ class ConvertRun:
     def split(self, o: ConvertOptions, readers: list[Any]) -> Any:
         """Scan the flat columns (flat targets), convert each partition to a part file, join the parts."""
         src, dst, job = self.fromfile, self.tofile, self.job
-        token = tokenize(src, dst, job, "split")
+        token = task_token(src, dst, job, "split")
         keys: Any = []
         if is_flat(dst):  # the columns first, as a value: a dependency would pin every part to one worker
             scan = delayed(ScanKeys(src, dst, tuple(readers), o), pure=False)(
-                dask_key_name=f"iterable-convert-keys-{token}"
+                dask_key_name=task_key(CONVERT_KEYS, token)
             )
             (future,) = self.client.compute([scan], retries=self.retries)
             with cancelled_on_error(self.client, [future]):
@@ -158,11 +156,11 @@ class ConvertRun:
                 return keys
         parts = [
             delayed(PartTask(src, dst, job, reader, o), pure=False)(
-                keys, dask_key_name=f"iterable-convert-part-{token}-{i}"
+                keys, dask_key_name=task_key(CONVERT_PART, token, i)
             )
             for i, reader in enumerate(readers)
         ]
-        join = delayed(JoinParts(src, dst, job, o), pure=False)(parts, dask_key_name=f"iterable-convert-join-{token}")
+        join = delayed(JoinParts(src, dst, job, o), pure=False)(parts, dask_key_name=task_key(CONVERT_JOIN, token))
         futures = self.client.compute([*parts, join], retries=self.retries)
         *part_futures, join_future = futures
         rows = 0
@@ -183,6 +181,10 @@ class ConvertRun:
 
     def run(self, o: ConvertOptions, blocksize: int | None) -> Any:
         """Columnar in one task where it applies, else split into parts, else one row-path task."""
+        with raise_if_lost(self.client):
+            return self._run(o, blocksize)
+
+    def _run(self, o: ConvertOptions, blocksize: int | None) -> Any:
         pair = (path_kind(self.fromfile), path_kind(self.tofile))
         if o.columnar and not o.native_requested and pair in COLUMNAR_PAIRS:
             out = self.one(FileTask(self.fromfile, self.tofile, self.job, o, rows=False))
@@ -226,14 +228,14 @@ def convert_files(
         batch = next(batches, None)
         if batch is not None:
             tasks = tuple(FileTask(src, dst, job, o) for _, src, dst in batch)
-            key = _task_key("iterable-convert", job, batch[0][1], len(batch))
+            key = task_key(CONVERT, task_token(job, batch[0][1], len(batch)))
             future = client.submit(FileBatch(tasks, retries), key=key, pure=False)
             where[future] = batch
             pending.add(future)
 
     out: dict[int, Any] = {}
     rows_in = rows_out = done = 0
-    with ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar:
+    with ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar, raise_if_lost(client):
         try:
             for _ in range(window):
                 submit_next()
@@ -257,7 +259,7 @@ def convert_files(
                     stats.update(rows_read=rows_in, rows_written=rows_out, elapsed=time.time() - start)
                     call_progress(progress, stats)
         except BaseException:
-            client.cancel(list(where))
+            cancel_quietly(client, list(where))
             raise
     return out
 

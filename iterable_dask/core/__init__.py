@@ -3,7 +3,9 @@
 Holds cluster resolution (:mod:`.cluster`), the ``iterable-dask`` config
 namespace with its YAML defaults and schema (:mod:`.config`), chunk
 serialization (:mod:`.chunks`), the bounded task window (:mod:`.window`),
-progress reporting (:mod:`.progress`) and the exceptions (:mod:`.exceptions`).
+progress reporting (:mod:`.progress`), the task names (:mod:`.names`), what a
+call does when its scheduler is lost (:mod:`.lost`) and the exceptions
+(:mod:`.exceptions`).
 
 May import: nothing else in iterable_dask.
 """
@@ -19,6 +21,7 @@ from .exceptions import (
     FileWriteError,
     IterableDaskError,
     PartitionReadError,
+    SchedulerLostError,
     SourceReadError,
     UnpicklableFunctionError,
     UnsplittableFileError,
@@ -31,6 +34,7 @@ __all__ = [
     "FileWriteError",
     "IterableDaskError",
     "PartitionReadError",
+    "SchedulerLostError",
     "SourceReadError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",

@@ -4,7 +4,8 @@ Resolution order of every parallel entry point (:func:`get_client`):
 
 1. ``client=``: a :class:`distributed.Client`, or a cluster object with
    ``get_client()`` (LocalCluster, dask-jobqueue, dask-kubernetes ...);
-2. ``scheduler=``: a scheduler address such as ``"tcp://10.0.0.5:8786"``;
+2. ``scheduler=``: a scheduler address such as ``"tcp://10.0.0.5:8786"``
+   (``"tls://..."`` with ``security=``, a :class:`distributed.security.Security`);
 3. the ``iterable-dask.scheduler-address`` setting, then Dask's own
    ``scheduler-address`` (``DASK_SCHEDULER_ADDRESS``);
 4. a Client already active in this process (a notebook's ``Client()``);
@@ -26,9 +27,11 @@ from typing import Any
 import dask.config
 import distributed
 from distributed import Client, LocalCluster
+from distributed.security import Security
 
 from . import config
 from .exceptions import ClusterConnectionError
+from .lost import is_connected, raise_if_lost
 
 __all__ = [
     "close_embedded_clusters",
@@ -46,51 +49,79 @@ CLUSTER_MODES = ("process", "thread")
 
 _lock = threading.RLock()
 _embedded: dict[tuple[int, str], tuple[LocalCluster, Client]] = {}
-_remote: dict[str, Client] = {}
+_remote: dict[tuple[str, Any], Client] = {}
 
 
 def _is_running(client: Client) -> bool:
     return client.status in ("running", "connecting", "newly-created")
 
 
-def _connect(address: str) -> Client:
+def _security_token(security: Security | None) -> Any:
+    """What tells two Security objects apart, for the cache of connected clients."""
+    if security is None:
+        return None
+    if not isinstance(security, Security):
+        raise TypeError(f"security must be a distributed.security.Security; got {type(security).__name__}")
+    return tuple(repr(getattr(security, name, None)) for name in Security.__slots__)
+
+
+def _check_tls(address: str, security: Security | None) -> None:
+    """A ``tls://`` address needs a CA and a client certificate: say so before connecting."""
+    if not address.startswith("tls://") or dask.config.get("distributed.client.security-loader", None):
+        return
+    effective = security if security is not None else Security()  # Dask's distributed.comm.tls.* settings
+    if effective.tls_ca_file and effective.tls_client_cert:
+        return
+    raise ClusterConnectionError(
+        f"The Dask scheduler at {address!r} speaks TLS, but no client certificate is configured. Pass "
+        "security=distributed.security.Security(tls_ca_file=..., tls_client_cert=..., tls_client_key=..., "
+        "require_encryption=True), or set Dask's distributed.comm.tls.ca-file and distributed.comm.tls.client.cert."
+    )
+
+
+def _connect(address: str, security: Security | None = None) -> Client:
     """Connect to a scheduler address, failing within the connect timeout."""
     if not isinstance(address, str) or not address:
         raise TypeError(f"scheduler must be an address string such as 'tcp://127.0.0.1:8786'; got {address!r}")
+    key = (address, _security_token(security))
     with _lock:
-        cached = _remote.get(address)
+        cached = _remote.get(key)
         if cached is not None and _is_running(cached):
             return cached
+        _check_tls(address, security)
         timeout = config.connect_timeout()
         try:
-            client = Client(address, timeout=timeout, set_as_default=False)
+            client = Client(address, timeout=timeout, set_as_default=False, security=security)
         except (OSError, TimeoutError) as e:
+            hint = " (a TLS scheduler refuses a client without its certificates: pass security=)" if security else ""
             raise ClusterConnectionError(
                 f"Could not connect to the Dask scheduler at {address!r} within {timeout:g}s: {e}. "
                 "Check that the scheduler is running and the address is right "
-                "(set 'iterable-dask.connect-timeout' to wait longer)."
+                f"(set 'iterable-dask.connect-timeout' to wait longer){hint}."
             ) from e
         except ValueError as e:
             raise ValueError(f"Invalid Dask scheduler address {address!r}: {e}") from e
-        _remote[address] = client
+        _remote[key] = client
         return client
 
 
-def _from_client_argument(client: Any) -> Client:
+def _from_client_argument(client: Any, security: Security | None = None) -> Client:
     if isinstance(client, Client):
         return client
     address = getattr(client, "scheduler_address", None)
     if isinstance(address, str):
-        # A cluster object: connect a client of our own (not the process default).
+        # A cluster object: connect a client of our own (not the process default), with its security
+        # unless one is given.
+        key = (address, _security_token(security))
         with _lock:
-            cached = _remote.get(address)
+            cached = _remote.get(key)
             if cached is not None and _is_running(cached):
                 return cached
             try:
-                connected = Client(client, set_as_default=False, timeout=config.connect_timeout())
+                connected = Client(client, set_as_default=False, timeout=config.connect_timeout(), security=security)
             except (TypeError, AttributeError):  # not a cluster Client() accepts: connect by address
-                return _connect(address)
-            _remote[address] = connected
+                return _connect(address, security)
+            _remote[key] = connected
             return connected
     get = getattr(client, "get_client", None)
     if callable(get):
@@ -146,20 +177,28 @@ def get_client(
     *,
     workers: int | None = None,
     mode: str | None = None,
+    security: Security | None = None,
 ) -> Client:
     """Resolve the Dask client that runs a parallel call.
 
     Parameters
     ----------
     client : distributed.Client or cluster, optional
-        Used as is; a cluster object is asked for its ``get_client()``.
+        Used as is; a cluster object is connected to with its own security
+        (or ``security``).
     scheduler : str, optional
-        Address of a running scheduler, e.g. ``"tcp://127.0.0.1:8786"``.
+        Address of a running scheduler, e.g. ``"tcp://127.0.0.1:8786"`` or
+        ``"tls://10.0.0.5:8786"``.
     workers : int, optional
         Worker count of the embedded cluster (default: ``iterable-dask.workers``,
         else the CPU count). Ignored when another cluster is found.
     mode : {"process", "thread"}, optional
         Worker processes or threads of the embedded cluster.
+    security : distributed.security.Security, optional
+        TLS certificates for connecting to a scheduler address (``scheduler=``,
+        ``iterable-dask.scheduler-address`` or ``DASK_SCHEDULER_ADDRESS``).
+        Default: Dask's own ``distributed.comm.tls.*`` settings, as
+        ``distributed.Client`` reads them.
 
     Returns
     -------
@@ -168,7 +207,10 @@ def get_client(
     Raises
     ------
     ClusterConnectionError
-        The scheduler address did not answer within ``iterable-dask.connect-timeout``.
+        The scheduler address did not answer within ``iterable-dask.connect-timeout``,
+        refused the connection (a TLS scheduler and a client without its
+        certificates), or is a ``tls://`` address while no client certificate
+        is configured.
 
     Examples
     --------
@@ -179,12 +221,12 @@ def get_client(
     'running'
     """
     if client is not None:
-        return _from_client_argument(client)
+        return _from_client_argument(client, security)
     if scheduler is not None:
-        return _connect(scheduler)
+        return _connect(scheduler, security)
     address = config.get("scheduler-address") or dask.config.get("scheduler-address", None)
     if address:
-        return _connect(address)
+        return _connect(address, security)
     active = _active_client()
     if active is not None:
         return active
@@ -204,7 +246,10 @@ def wait_until_stopped(client: Any, prefix: str, timeout: float = 60.0) -> bool:
 
     Cancelling a future does not stop a task a worker already runs: its
     side effects (a temporary file) may still appear. Sweep after this.
+    Without a scheduler there is no one to ask: False at once.
     """
+    if not is_connected(client):
+        return False
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -231,13 +276,15 @@ def parallelism_hint() -> int:
     return config.resolve_workers()
 
 
-def cluster_capacity(client: Any = None, scheduler: str | None = None, workers: int | None = None) -> tuple[bool, int]:
+def cluster_capacity(
+    client: Any = None, scheduler: str | None = None, workers: int | None = None, security: Security | None = None
+) -> tuple[bool, int]:
     """Whether the cluster :func:`get_client` would pick is already up, and how many tasks it runs at once.
 
     Never starts an embedded cluster: for one not yet running, its planned size.
     """
     if client is not None or scheduler is not None or config.get("scheduler-address"):
-        resolved = get_client(client, scheduler)
+        resolved = get_client(client, scheduler, security=security)
         return True, sum(resolved.nthreads().values())
     active = _active_client()
     if active is not None:
@@ -252,6 +299,7 @@ def compute(
     client: Any = None,
     scheduler: str | None = None,
     retries: int | None = None,
+    security: Security | None = None,
 ) -> tuple[Any, ...]:
     """Compute Dask collections on the resolved cluster (see :func:`get_client`).
 
@@ -259,8 +307,8 @@ def compute(
     ----------
     *collections
         Bags, delayed objects ...
-    client, scheduler : optional
-        Where to run.
+    client, scheduler, security : optional
+        Where to run (``security``: TLS certificates for a ``scheduler`` address).
     retries : int, default 0
         Dask's retries: rerun a failed task whatever it raised. The default is
         none, as in Dask: iterable_dask's own partition tasks already retry
@@ -272,6 +320,11 @@ def compute(
     tuple
         One result per collection.
 
+    Raises
+    ------
+    SchedulerLostError
+        The scheduler went away before the results came back.
+
     Examples
     --------
     >>> import dask.bag as db
@@ -280,9 +333,10 @@ def compute(
     ...     compute(db.from_sequence([1, 2, 3]).count())
     (3,)
     """
-    dask_client = get_client(client, scheduler)
+    dask_client = get_client(client, scheduler, security=security)
     futures = dask_client.compute(list(collections), retries=0 if retries is None else config.resolve_retries(retries))
-    return tuple(dask_client.gather(futures))
+    with raise_if_lost(dask_client):
+        return tuple(dask_client.gather(futures))
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ __all__ = [
     "FileWriteError",
     "IterableDaskError",
     "PartitionReadError",
+    "SchedulerLostError",
     "SourceReadError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",
@@ -32,6 +33,21 @@ class ClusterConnectionError(IterableDaskError, OSError):
 
     def __init__(self, message: str) -> None:
         IterableDaskError.__init__(self, message, error_code="CLUSTER_UNREACHABLE")
+
+
+class SchedulerLostError(ClusterConnectionError):
+    """The connection to the Dask scheduler was lost while a call was running; ``address`` names it.
+
+    Raised within ``iterable-dask.connect-timeout`` of the loss. Outputs a
+    worker completed stay (each whole); the call's temporaries are removed.
+    """
+
+    def __init__(self, message: str, address: str | None = None) -> None:
+        IterableDaskError.__init__(self, message, error_code="SCHEDULER_LOST")
+        self.address = address
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.address))
 
 
 class UnpicklableFunctionError(IterableDaskError, TypeError):

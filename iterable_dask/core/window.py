@@ -13,6 +13,8 @@ from typing import Any
 
 from distributed import Client, as_completed
 
+from .lost import cancel_quietly, raise_if_lost
+
 __all__ = ["windowed_results"]
 
 
@@ -50,6 +52,8 @@ def windowed_results(
 
     Raises
     ------
+    SchedulerLostError
+        The scheduler went away: raised as soon as the client notices.
     Exception
         A task's exception, re-raised with the worker's traceback; the tasks
         still in flight are cancelled.
@@ -76,7 +80,8 @@ def windowed_results(
                 if item is _END:
                     exhausted = True
                     break
-                future = client.submit(func, item, *args, key=(key_prefix, submitted), retries=retries)
+                with raise_if_lost(client):  # a closed client refuses new tasks
+                    future = client.submit(func, item, *args, key=(key_prefix, submitted), retries=retries)
                 futures[future] = submitted
                 pending.add(future)
                 submitted += 1
@@ -86,22 +91,21 @@ def windowed_results(
             index = futures.pop(future)
             if not ordered:
                 yielded += 1
-                yield index, _take(future)
+                yield index, _take(client, future)
                 continue
             done[index] = future  # an error waits for its turn too: the first failure in input order wins
             while yielded in done:
                 yielded += 1
-                yield yielded - 1, _take(done.pop(yielded - 1))
+                yield yielded - 1, _take(client, done.pop(yielded - 1))
     finally:
-        rest = [*futures, *done.values()]
-        if rest:
-            client.cancel(rest)
+        cancel_quietly(client, [*futures, *done.values()])
 
 
-def _take(future: Any) -> Any:
+def _take(client: Client, future: Any) -> Any:
     """A finished future's result (or its exception, raised), releasing it either way."""
     try:
-        return future.result()
+        with raise_if_lost(client):
+            return future.result()
     finally:
         future.release()
 

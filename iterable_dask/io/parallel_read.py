@@ -18,12 +18,14 @@ from collections.abc import Iterable, Iterator
 from itertools import repeat
 from typing import Any
 
+from distributed.security import Security
 from iterable.base import BaseIterable
 
 from ..core import config
 from ..core.chunks import unpack
 from ..core.cluster import get_client
 from ..core.exceptions import SourceReadError
+from ..core.lost import lost_error, scheduler_lost
 from .atomic import new_job_token
 from .fs import pop_storage_options
 from .read_feeder import DATA, ERROR, State, cluster_main, thread_main
@@ -61,6 +63,7 @@ class ParallelReader:
         mode: str | None = None,
         client: Any = None,
         scheduler: str | None = None,
+        security: Security | None = None,
         blocksize: int | str | None = "default",
         iterableargs: dict[str, Any] | None = None,
         storage_options: dict[str, Any] | None = None,
@@ -84,7 +87,9 @@ class ParallelReader:
         self._blocksize = blocksize
         mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
         self.mode = "process" if mode == "process" or client is not None or scheduler is not None else "thread"
-        self._client = get_client(client, scheduler, workers=workers) if self.mode == "process" else None
+        self._client = None
+        if self.mode == "process":
+            self._client = get_client(client, scheduler, workers=workers, security=security)
         self._workers = workers
         self._state: State | None = None
         self._finalizer: weakref.finalize | None = None
@@ -144,6 +149,9 @@ class ParallelReader:
 
     def _source_failed(self, idx: int, error: BaseException) -> None:
         name = self.sources[idx]
+        if self._client is not None and scheduler_lost(self._client, error):  # every source would fail: stop
+            self.close()
+            raise lost_error(self._client, error) from error
         if self.on_error == "skip":
             logger.warning("parallel_read: skipping source %s: %s: %s", name, type(error).__name__, error)
             self.failed_sources.append((name, error))
@@ -214,6 +222,7 @@ def parallel_read(
     mode: str | None = None,
     client: Any = None,
     scheduler: str | None = None,
+    security: Security | None = None,
     blocksize: int | str | None = "default",
     storage_options: dict[str, Any] | None = None,
     **iterableargs: Any,
@@ -267,6 +276,8 @@ def parallel_read(
     client, scheduler, blocksize : optional
         Process mode: the cluster, and the partition size of large plain files
         (see :func:`iterable_dask.read_bag`).
+    security : distributed.security.Security, optional
+        TLS certificates for connecting to ``scheduler`` (a ``"tls://..."`` address).
     storage_options : dict, optional
         fsspec options for URLs (``iterableargs["storage_options"]`` too).
         Thread mode fetches each object to a local temporary file and reads it
@@ -290,6 +301,8 @@ def parallel_read(
         original error is its ``__cause__``.
     FileNotFoundError
         A path does not exist or a glob matches nothing.
+    SchedulerLostError
+        While iterating in process mode, when the scheduler went away (whatever ``on_error`` says).
 
     See Also
     --------
@@ -306,4 +319,5 @@ def parallel_read(
     """
     options = dict(workers=workers, ordered=ordered, with_source=with_source, buffer=buffer, chunk_size=chunk_size)
     options.update(on_error=on_error, mode=mode, client=client, scheduler=scheduler, blocksize=blocksize)
+    options.update(security=security)
     return ParallelReader(sources, iterableargs=iterableargs, storage_options=storage_options, **options)

@@ -11,7 +11,6 @@ partition, without passing through the caller.
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -22,12 +21,15 @@ import dask.bag as db
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 from distributed import KilledWorker
+from distributed.security import Security
 from iterable.helpers.detect import detect_file_type
 
 from ..core import config
 from ..core.chunks import PackedChunk, pack_function, pack_tree
 from ..core.cluster import get_client, wait_until_stopped
 from ..core.exceptions import UnpicklableFunctionError
+from ..core.lost import cancel_quietly, raise_if_lost
+from ..core.names import WRITE_FILE, WRITE_KEYED, task_key
 from ..core.retry import Retrying
 from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
 from .file_writers import FileWriter, KeyedPartitionWriter, WrittenFile, key_function, partition_folder
@@ -58,6 +60,7 @@ def _write_bag(
     partition_by: str | bytes | None,
     client: Any,
     scheduler: str | None,
+    security: Security | None,
     toiterableargs: dict[str, Any],
     batch_size: int,
     storage_options: dict[str, Any] | None,
@@ -69,6 +72,7 @@ def _write_bag(
             ext,
             client=client,
             scheduler=scheduler,
+            security=security,
             batch_size=batch_size,
             storage_options=storage_options,
             **toiterableargs,
@@ -78,16 +82,18 @@ def _write_bag(
         KeyedPartitionWriter(dest, ext, i, job, partition_by, toiterableargs, batch_size, storage_options)
         for i in range(bag.npartitions)
     ]
-    name = f"iterable-write-keyed-{tokenize(bag.name, dest, job)}"
+    name = task_key(WRITE_KEYED, tokenize(bag.name, dest, job))
     tasks = [Retrying(w, config.resolve_retries()) for w in writers]  # transient failures only, in place
     dsk = {(name, i): (t, key) for i, (t, key) in enumerate(zip(tasks, bag.__dask_keys__(), strict=True))}
     out = db.Bag(HighLevelGraph.from_collections(name, dsk, dependencies=[bag]), name, len(dsk))
-    dask_client = get_client(client, scheduler)
-    future = dask_client.compute(out)
+    dask_client = get_client(client, scheduler, security=security)
+    future = None
     try:
-        return list(future.result())  # the bag concatenates the partitions' lists
+        with raise_if_lost(dask_client):
+            future = dask_client.compute(out)
+            return list(future.result())  # the bag concatenates the partitions' lists
     except BaseException:
-        dask_client.cancel([future])
+        cancel_quietly(dask_client, [future])
         wait_until_stopped(dask_client, name)  # writes already running end before the sweep
         raise
     finally:
@@ -126,7 +132,7 @@ class _Submitter:
 
     def _scattered(self, writer: FileWriter, packed: PackedChunk) -> list[Any]:
         data = self.client.scatter(packed, hash=False)
-        key = f"parallel-write-{self.job}-{next(self.keys)}"
+        key = task_key(WRITE_FILE, self.job, next(self.keys))
         # The blob stays here until its file is written: scattered data has no recipe, so a
         # worker lost with it is replaced by scattering it again.
         task = Retrying(writer, config.resolve_retries())  # transient failures only, in place
@@ -138,7 +144,8 @@ class _Submitter:
         while True:
             future, writer, packed, lost = entry
             try:
-                return WrittenFile(*future.result())
+                with raise_if_lost(self.client):
+                    return WrittenFile(*future.result())
             except (CancelledError, KilledWorker):  # its worker (and the scattered blob) was lost
                 if lost >= _MAX_LOST or self.aborted:
                     raise
@@ -156,10 +163,9 @@ class _Submitter:
             self.pool.shutdown(wait=True, cancel_futures=True)
         elif self.futures:
             self.aborted = True
-            with contextlib.suppress(Exception):
-                self.client.cancel([entry[0] for entry in self.futures])
+            cancel_quietly(self.client, [entry[0] for entry in self.futures])
             # A write already running goes on: let it end before close() sweeps the temporaries.
-            wait_until_stopped(self.client, f"parallel-write-{self.job}-")
+            wait_until_stopped(self.client, task_key(WRITE_FILE, self.job, ""))
         self.futures.clear()
 
     def close(self) -> None:
@@ -229,6 +235,7 @@ def parallel_write(
     mode: str | None = None,
     client: Any = None,
     scheduler: str | None = None,
+    security: Security | None = None,
     batch_size: int = 10000,
     storage_options: dict[str, Any] | None = None,
     **toiterableargs: Any,
@@ -272,6 +279,8 @@ def parallel_write(
     client, scheduler : optional
         The Dask cluster (see :func:`iterable_dask.get_client`); a bag always
         runs on one.
+    security : distributed.security.Security, optional
+        TLS certificates for connecting to ``scheduler`` (a ``"tls://..."`` address).
     batch_size : int
         Records per ``write_bulk`` call.
     storage_options : dict, optional
@@ -289,6 +298,8 @@ def parallel_write(
     FileWriteError
         A file could not be written; it names the file. Files already
         completed stay (each is whole), the writes in flight are cancelled.
+    SchedulerLostError
+        The scheduler went away mid-run; files completed stay (each whole), no temporary does.
 
     See Also
     --------
@@ -321,11 +332,11 @@ def parallel_write(
     ext = _prepare_dest(dest, to_ext, so)
     if isinstance(records, db.Bag):
         key = _shippable(partition_by)
-        pairs = _write_bag(records, dest, ext, key, client, scheduler, toiterableargs, batch_size, so)
+        pairs = _write_bag(records, dest, ext, key, client, scheduler, security, toiterableargs, batch_size, so)
         return [WrittenFile(*pair) for pair in pairs]
     mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
     use_cluster = mode == "process" or client is not None or scheduler is not None
-    dask_client = get_client(client, scheduler, workers=workers) if use_cluster else None
+    dask_client = get_client(client, scheduler, workers=workers, security=security) if use_cluster else None
     submitter = _Submitter(workers, dask_client, new_job_token(), so)
     try:
         return _write_stream(records, dest, ext, partition_by, per_file, submitter, toiterableargs, batch_size)

@@ -20,6 +20,8 @@ from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
 
 from ..core import config
+from ..core.lost import cancel_quietly
+from ..core.names import READ_SOURCE, task_key
 from ..core.retry import Retrying
 from .fs import file_size, local_input
 from .read import plan_sized
@@ -200,8 +202,11 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
     group: list[tuple[int, WholeFile]] = []
 
     def submit(idx: Any, task: Any) -> list[Any]:
-        key = f"parallel-read-{job}-{next(keys)}"
-        return [idx, client.submit(Retrying(task, retries), key=key, pure=False), None]
+        key = task_key(READ_SOURCE, job, next(keys))
+        try:
+            return [idx, client.submit(Retrying(task, retries), key=key, pure=False), None]
+        except Exception as e:  # a closed client (its scheduler lost): the source's error, not a dead thread
+            return [idx, None, e]
 
     def close_group() -> list[Any]:
         """Small whole files read in one task (their sources stay in order)."""
@@ -243,8 +248,10 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
             yield close_group()
 
     def deliver_group(entry: list[Any]) -> bool:
-        idxs, future, _ = entry
+        idxs, future, error = entry
         try:
+            if error is not None:
+                raise error
             values = future.result()
         except (Exception, asyncio.CancelledError) as e:
             values = [e] * len(idxs)
@@ -280,7 +287,7 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
                 error = e
         if error is not None:
             failed.add(idx)
-            client.cancel([e[1] for e in pending if e[0] == idx and e[1] is not None])
+            cancel_quietly(client, [e[1] for e in pending if e[0] == idx])
             return state.put(idx, ERROR, error)
         if future is not None:
             entry[1] = future = None  # release the result on the cluster before waiting for room
@@ -313,6 +320,4 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
         planned.close()
         futures = [e[1] for e in pending if e[1] is not None]
         pending.clear()
-        if futures:
-            with contextlib.suppress(Exception):
-                client.cancel(futures)
+        cancel_quietly(client, futures)

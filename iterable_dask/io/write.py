@@ -10,10 +10,13 @@ from typing import Any
 import dask.bag as db
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
+from distributed.security import Security
 from iterable.helpers.detect import is_flat, open_iterable
 
 from ..core import config
 from ..core.cluster import get_client, wait_until_stopped
+from ..core.lost import cancel_quietly, raise_if_lost
+from ..core.names import WRITE, task_key
 from ..core.retry import Retrying
 from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
 from .fs import absolute, join, pop_storage_options
@@ -148,6 +151,7 @@ def write_bag(
     name_function: Callable[[int], str] | None = None,
     client: Any = None,
     scheduler: str | None = None,
+    security: Security | None = None,
     retries: int | None = None,
     batch_size: int = 10000,
     storage_options: dict[str, Any] | None = None,
@@ -177,6 +181,8 @@ def write_bag(
         Partition index to name (default: zero-padded index).
     client, scheduler : optional
         Where to run; see :func:`iterable_dask.get_client`.
+    security : distributed.security.Security, optional
+        TLS certificates for connecting to ``scheduler`` (a ``"tls://..."`` address).
     retries : int, optional
         Retries of a partition write failing transiently (an I/O error such as
         ENOSPC), in place (default ``iterable-dask.retries``); other errors fail
@@ -194,6 +200,12 @@ def write_bag(
     list of str
         The files written, in partition order.
 
+    Raises
+    ------
+    SchedulerLostError
+        The scheduler went away mid-run: files already renamed stay (each
+        whole), no temporary does.
+
     Examples
     --------
     >>> import iterable_dask
@@ -209,6 +221,7 @@ def write_bag(
         name_function=name_function,
         client=client,
         scheduler=scheduler,
+        security=security,
         retries=retries,
         batch_size=batch_size,
         storage_options=storage_options,
@@ -225,6 +238,7 @@ def write_bag_counts(
     name_function: Callable[[int], str] | None = None,
     client: Any = None,
     scheduler: str | None = None,
+    security: Security | None = None,
     retries: int | None = None,
     batch_size: int = 10000,
     storage_options: dict[str, Any] | None = None,
@@ -236,19 +250,21 @@ def write_bag_counts(
     job = new_job_token()
     # Absolute paths in the tasks: workers started in another directory write where the caller means.
     writers = [PartitionWriter(absolute(t), job, dict(toiterableargs), batch_size, so or None) for t in targets]
-    name = f"iterable-write-{tokenize(bag.name, targets, job)}"
+    name = task_key(WRITE, tokenize(bag.name, targets, job))
     retries = config.resolve_retries(retries)  # transient failures only, in place (core.retry)
     tasks = [Retrying(writer, retries) for writer in writers]
     dsk = {(name, i): (task, key) for i, (task, key) in enumerate(zip(tasks, bag.__dask_keys__(), strict=True))}
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bag])
     out = db.Bag(graph, name, len(dsk))
-    dask_client = get_client(client, scheduler)
-    future = dask_client.compute(out)
+    dask_client = get_client(client, scheduler, security=security)
+    future = None
     try:
-        written = future.result()
+        with raise_if_lost(dask_client):
+            future = dask_client.compute(out)
+            written = future.result()
     except BaseException:
-        dask_client.cancel([future])
-        wait_until_stopped(dask_client, name)  # writes already running end before the sweep
+        cancel_quietly(dask_client, [future])
+        wait_until_stopped(dask_client, name)  # writes already running end before the sweep (no scheduler: no wait)
         raise
     finally:
         sweep_temporaries((os.path.dirname(w.path) for w in writers), job)

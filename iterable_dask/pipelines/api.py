@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from distributed.security import Security
 from iterable.types import PipelineResult, Row
 
 from .runner import Pipeline
@@ -43,6 +44,7 @@ def pipeline(
     chunk_size: int | None = None,
     client: Any = None,
     scheduler: str | None = None,
+    security: Security | None = None,
     retries: int | None = None,
     ordered: bool = True,
     merge_state: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
@@ -95,6 +97,8 @@ def pipeline(
         Records per task.
     client, scheduler : optional
         Run on this cluster (see :func:`iterable_dask.get_client`).
+    security : distributed.security.Security, optional
+        TLS certificates for connecting to ``scheduler`` (a ``"tls://..."`` address).
     retries : int, default ``iterable-dask.retries``
         Times a failed chunk task (for example on a killed worker) is retried.
     ordered : bool, default True
@@ -120,6 +124,10 @@ def pipeline(
     ------
     UnpicklableFunctionError
         ``process_func`` cannot be shipped to worker processes (before any work starts).
+    ClusterConnectionError
+        ``scheduler`` did not answer, or refused the connection.
+    SchedulerLostError
+        The scheduler went away mid-run; a destination path is left as it was (no partial output).
 
     Examples
     --------
@@ -139,7 +147,7 @@ def pipeline(
         source, destination, process_func, trigger_func, trigger_on, final_func, reset_iterables,
         skip_nulls, start_state, batch_size, progress, progress_interval, atomic,
         parallel=parallel, workers=workers, parallel_mode=parallel_mode, chunk_size=chunk_size, client=client,
-        scheduler=scheduler, retries=retries, ordered=ordered, merge_state=merge_state, setup=setup,
+        scheduler=scheduler, security=security, retries=retries, ordered=ordered, merge_state=merge_state, setup=setup,
         show_progress=show_progress,
         storage_options=storage_options,
     )  # fmt: skip

@@ -26,6 +26,7 @@ from ..core import config
 from ..core.chunks import pack, unpack
 from ..core.cluster import get_client
 from ..core.exceptions import UnpicklableFunctionError
+from ..core.names import PIPELINE_CHUNK, task_key
 from ..core.progress import ProgressBar
 from ..core.retry import Retrying
 from ..core.window import windowed_results
@@ -112,7 +113,7 @@ class ClusterRun:
         self, mode: str, records: Iterator[Row], state: dict[str, Any], stats: dict[str, Any],
         time_start: float, debug: bool, bar: ProgressBar,
     ) -> None:  # fmt: skip
-        client = get_client(self.client, self.scheduler, workers=self.workers, mode=mode)
+        client = get_client(self.client, self.scheduler, workers=self.workers, mode=mode, security=self.security)
         blob, token = self._shipped_function(client)
         base = copy.deepcopy(state)  # what every task starts from
         func_ref = self._inline_or_scatter(client, blob)
@@ -125,7 +126,7 @@ class ClusterRun:
             max_failures=self._max_errors,
         )
         window = max(2, sum(client.nthreads().values()) * int(config.get("in-flight-per-worker")))
-        run_id = f"iterable-pipeline-chunk-{hashlib.sha1(f'{token}{time.time_ns()}'.encode()).hexdigest()[:16]}"
+        run_id = task_key(PIPELINE_CHUNK, hashlib.sha1(f"{token}{time.time_ns()}".encode()).hexdigest()[:16])
         offset = stats["rec_count"]  # records already processed here, in the sample
         results = windowed_results(
             client, Retrying(task, self.retries), self._chunk_sources(records, offset), func_ref, token, state_ref,

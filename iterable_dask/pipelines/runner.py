@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from distributed.security import Security
 from iterable.helpers.detect import open_iterable
 from iterable.pipeline.core import Pipeline as _UpstreamPipeline
 from iterable.types import PipelineResult, Row
@@ -65,6 +66,7 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         chunk_size: int | None = None,
         client: Any = None,
         scheduler: str | None = None,
+        security: Security | None = None,
         retries: int | None = None,
         ordered: bool = True,
         merge_state: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] | None = None,
@@ -84,6 +86,7 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         self.chunk_size = config.resolve_chunk_size(chunk_size)
         self.client = client
         self.scheduler = scheduler
+        self.security = security
         self.retries = config.resolve_retries(retries)
         self.ordered = ordered
         self.merge_state = merge_state
@@ -333,5 +336,5 @@ class Pipeline(ClusterRun, _UpstreamPipeline):
         hopeful = decide_mode(timing, 10**6, self.chunk_size, remaining, True)
         if hopeful.mode == "sequential":
             return hopeful
-        running, workers = cluster_capacity(self.client, self.scheduler, self.workers)
+        running, workers = cluster_capacity(self.client, self.scheduler, self.workers, self.security)
         return decide_mode(timing, workers, self.chunk_size, remaining, running)

@@ -1,0 +1,140 @@
+"""The scheduler SIGKILLed mid-run: the call fails soon with SchedulerLostError and leaves no partial output.
+
+Each test starts a cluster of its own (a real `dask scheduler` and two `dask
+worker` processes on 127.0.0.1), waits until the run is under way (the
+caller's progress callback fires: work has come back), kills the scheduler
+with SIGKILL and watches the call. Workers stop when their scheduler
+connection breaks (``--death-timeout`` bounds it otherwise), finishing the
+file they are on through its atomic rename; so once they have exited, the
+destination holds only complete outputs and no temporary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+import pytest
+from distributed import Client
+
+import iterable_dask
+from iterable_dask import ClusterConnectionError, SchedulerLostError
+from iterable_dask.io.atomic import TEMP_PREFIX
+from tests.conftest import dask_processes, stop_processes
+from tests.helpers import sequential
+
+#: Bound on the failing call, from the kill: the client notices a closed connection at once.
+CALL_BOUND = 90
+
+
+@pytest.fixture
+def doomed_cluster(tmp_path):
+    """``(address, [scheduler, worker, worker])``: real processes whose scheduler a test kills."""
+    address, procs = dask_processes(str(tmp_path), workers=2, worker_args=["--death-timeout", "10"])
+    try:
+        with Client(address, timeout=60, set_as_default=False) as c:
+            c.wait_for_workers(2, timeout=90)
+        yield address, procs
+    finally:
+        stop_processes(procs)
+
+
+def _in_thread(call: Any) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as e:  # handed to the test thread
+            errors.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def _kill_scheduler_when(started: threading.Event, thread: threading.Thread, procs: list[subprocess.Popen]) -> None:
+    assert started.wait(180), "the run never got under way"
+    assert thread.is_alive(), "the run ended before the scheduler could be killed: give it more work"
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait(30)
+
+
+def _assert_lost(thread: threading.Thread, errors: list[BaseException], address: str) -> SchedulerLostError:
+    thread.join(CALL_BOUND)
+    assert not thread.is_alive(), f"the call did not fail within {CALL_BOUND} s of losing its scheduler"
+    assert len(errors) == 1 and isinstance(errors[0], SchedulerLostError), errors
+    error = errors[0]
+    assert isinstance(error, ClusterConnectionError)  # callers catching connection errors see it too
+    assert error.address == address and address in str(error) and "lost" in str(error)
+    return error
+
+
+def _workers_exit(procs: list[subprocess.Popen]) -> None:
+    """Workers without a scheduler stop, letting the task they run finish: after this nothing writes any more."""
+    for worker in procs[1:]:
+        worker.wait(120)
+
+
+def _temporaries(folder: Any) -> list[str]:
+    return [name for name in os.listdir(folder) if name.startswith(TEMP_PREFIX)]
+
+
+def test_bulk_convert_losing_its_scheduler(doomed_cluster, tmp_path):
+    address, procs = doomed_cluster
+    src, dest = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(60):
+        with open(src / f"f{i:02d}.csv", "w", encoding="utf8") as f:
+            f.write("id,name,text\n")
+            f.writelines(f"{r},name {r},{'x' * (r % 50)}\n" for r in range(3000))
+    started = threading.Event()
+
+    def convert() -> None:
+        iterable_dask.bulk_convert(
+            str(src / "*.csv"), str(dest), to_ext="jsonl", parallel=True, scheduler=address,
+            progress=lambda stats: started.set(),
+        )  # fmt: skip
+
+    thread, errors = _in_thread(convert)
+    _kill_scheduler_when(started, thread, procs)
+    _assert_lost(thread, errors, address)
+    _workers_exit(procs)
+    assert _temporaries(dest) == []
+    outputs = sorted(os.listdir(dest))
+    assert 0 < len(outputs) < 60  # the run was stopped mid-way
+    for name in outputs:  # every output there is whole: iterabledata reads exactly its source's records
+        assert name.endswith(".jsonl")
+        assert sequential(str(dest / name)) == sequential(str(src / name.replace(".jsonl", ".csv")))
+
+
+def slow_tag(record: dict, state: dict) -> dict:
+    time.sleep(0.002)
+    return {**record, "seen": True}
+
+
+def test_pipeline_losing_its_scheduler(doomed_cluster, tmp_path):
+    address, procs = doomed_cluster
+    source = tmp_path / "src.jsonl"
+    with open(source, "w", encoding="utf8") as f:
+        f.writelines(json.dumps({"id": i}) + "\n" for i in range(6000))
+    dest = tmp_path / "out" / "result.jsonl"
+    dest.parent.mkdir()
+    started = threading.Event()
+
+    def run() -> None:
+        iterable_dask.pipeline(
+            str(source), str(dest), slow_tag, parallel=True, parallel_mode="process", chunk_size=100,
+            scheduler=address, progress=lambda stats: started.set(), progress_interval=100,
+        )  # fmt: skip
+
+    thread, errors = _in_thread(run)
+    _kill_scheduler_when(started, thread, procs)
+    _assert_lost(thread, errors, address)
+    _workers_exit(procs)
+    assert os.listdir(dest.parent) == []  # no partial result.jsonl, no temporary
