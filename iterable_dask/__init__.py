@@ -10,7 +10,7 @@ Layout (each room's ``__init__`` says what it holds and may import)::
     io/           sources, partition readers, read_bag/write_bag, columnar, atomic, parallel_read/write
     pipelines/    pipeline() and its runner, tasks, state merging, auto mode
     conversion/   convert() and bulk_convert(), their tasks and checks
-    cli.py        the iterable-dask command; sample.py the demo data
+    cli/          the iterable-dask command; sample.py the demo data
 """
 
 from __future__ import annotations

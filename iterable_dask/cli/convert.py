@@ -16,6 +16,7 @@ from .options import (
     output_options,
     parse_storage_options,
     progress_option,
+    security_from,
     show_progress,
     storage_option,
 )
@@ -48,6 +49,9 @@ def convert_command(
     parallel: bool,
     workers: int | None,
     scheduler: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     retries: int | None,
     resume: bool,
     blocksize: str | None,
@@ -78,7 +82,7 @@ def convert_command(
     else:
         if not os.path.exists(source) and "://" not in source:
             raise FileNotFoundError(2, "No such file", source)
-        with session(scheduler, workers, [dest]) as run:
+        with session(scheduler, workers, [dest], security=security_from(tls_ca_file, tls_cert, tls_key)) as run:
             try:
                 result = convert(
                     source, dest, parallel=True, client=run.client, retries=retries, resume=resume,
@@ -116,6 +120,9 @@ def bulk_convert_command(
     pattern: str | None,
     workers: int | None,
     scheduler: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     retries: int | None,
     resume: bool,
     storage_options: tuple[str, ...],
@@ -138,7 +145,7 @@ def bulk_convert_command(
     options = parse_storage_options(storage_options)
     if not discover(source, options):
         raise UsageProblem(f"no file matched {source}")
-    with session(scheduler, workers, [dest]) as run:
+    with session(scheduler, workers, [dest], security=security_from(tls_ca_file, tls_cert, tls_key)) as run:
         result = bulk_convert(
             source, dest, pattern=pattern, to_ext=to_ext, parallel=True, client=run.client, retries=retries,
             resume=resume, show_progress=show_progress(progress), storage_options=options or None,

@@ -10,7 +10,7 @@ from iterable.exceptions import (
     WriteNotSupportedError,
 )
 
-from ..core.exceptions import ClusterConnectionError, UnpicklableFunctionError
+from ..core.exceptions import ClusterConnectionError, SchedulerLostError, UnpicklableFunctionError
 
 __all__ = [
     "EXIT_FAILED",
@@ -68,6 +68,8 @@ def exit_code_for(error: BaseException) -> int:
         return EXIT_TERMINATED
     if isinstance(error, (KeyboardInterrupt, click.Abort)):
         return EXIT_INTERRUPTED
+    if isinstance(error, SchedulerLostError):
+        return EXIT_FAILED  # the run started, then lost its cluster: not a usage error
     if isinstance(error, _USAGE_ERRORS) or type(error) in _ARGUMENT_ERRORS:
         return EXIT_USAGE
     return EXIT_FAILED

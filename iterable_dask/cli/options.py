@@ -15,6 +15,7 @@ __all__ = [
     "output_options",
     "parse_storage_options",
     "progress_option",
+    "security_from",
     "show_progress",
     "storage_option",
     "verbosity",
@@ -118,6 +119,20 @@ output_options = _apply(
     ),
 )
 
+
+def security_from(ca_file: str | None, cert: str | None, key: str | None) -> Any:
+    """A :class:`distributed.security.Security` from the TLS options; None leaves Dask's ``distributed.comm.tls``."""
+    if not (ca_file or cert or key):
+        return None
+    if not (ca_file and cert):
+        raise click.UsageError("TLS needs --tls-ca-file and --tls-cert (and --tls-key unless the cert holds the key)")
+    from distributed.security import Security
+
+    return Security(tls_ca_file=ca_file, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+
+
+_path = click.Path(exists=True, dir_okay=False)
+
 cluster_options = _apply(
     click.option(
         "--workers",
@@ -131,4 +146,7 @@ cluster_options = _apply(
         default=None,
         help="Run on a running Dask scheduler, e.g. tcp://127.0.0.1:8786 (see 'iterable-dask cluster').",
     ),
+    click.option("--tls-ca-file", type=_path, default=None, help="CA certificate of a tls:// scheduler."),
+    click.option("--tls-cert", type=_path, default=None, help="This client's TLS certificate."),
+    click.option("--tls-key", type=_path, default=None, help="This client's TLS private key."),
 )

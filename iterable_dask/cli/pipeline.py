@@ -18,6 +18,7 @@ from .options import (
     output_options,
     parse_storage_options,
     progress_option,
+    security_from,
     show_progress,
     storage_option,
 )
@@ -104,6 +105,9 @@ def pipeline_command(
     chunk_size: int | None,
     workers: int | None,
     scheduler: str | None,
+    tls_ca_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     retries: int | None,
     unordered: bool,
     storage_options: tuple[str, ...],
@@ -128,7 +132,8 @@ def pipeline_command(
         raise FileNotFoundError(2, "No such file or folder", source)
     explicit = mode != "auto" or scheduler is not None
     cluster_mode = "thread" if mode == "thread" else "process"
-    with session(scheduler, workers, [dest], mode=cluster_mode, start=explicit) as run:
+    security = security_from(tls_ca_file, tls_cert, tls_key)
+    with session(scheduler, workers, [dest], mode=cluster_mode, start=explicit, security=security) as run:
         result = pipeline(
             source, dest, func, parallel=True, parallel_mode=mode, chunk_size=chunk_size, workers=workers,
             client=run.client, retries=retries, ordered=not unordered, show_progress=show_progress(progress),

@@ -128,6 +128,7 @@ def session(
     *,
     mode: str | None = "process",
     start: bool = True,
+    security: Any = None,
 ) -> Iterator[Session]:
     """Resolve the cluster (``start=False``: let the call start it when it needs one) and guard the run.
 
@@ -142,6 +143,8 @@ def session(
         The embedded cluster's kind.
     start : bool
         Start (or connect to) the cluster now and print its dashboard link.
+    security : distributed.security.Security, optional
+        TLS for ``scheduler``.
     """
     folders = sorted({_folder(p) for p in outputs if not is_url(p)})
     client = None
@@ -149,7 +152,7 @@ def session(
     level, propagate = cluster_logger.level, cluster_logger.propagate
     echo = _DashboardEcho(cluster_logger.getEffectiveLevel())
     if start or scheduler:
-        client = get_client(None, scheduler, workers=workers, mode=mode)
+        client = get_client(None, scheduler, workers=workers, mode=mode, security=security)
         if scheduler:
             click.echo(f"Scheduler: {scheduler}", err=True)
         click.echo(f"Dashboard: {dashboard_link(client)}", err=True)
