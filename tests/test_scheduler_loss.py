@@ -136,5 +136,9 @@ def test_pipeline_losing_its_scheduler(doomed_cluster, tmp_path):
     thread, errors = _in_thread(run)
     _kill_scheduler_when(started, thread, procs)
     _assert_lost(thread, errors, address)
+    # The next call does not reuse the client still trying to reconnect: it cannot connect, and says so.
+    with pytest.raises(ClusterConnectionError) as again:
+        iterable_dask.compute(iterable_dask.records_to_bag([{"id": 1}]).count(), scheduler=address)
+    assert not isinstance(again.value, SchedulerLostError) and address in str(again.value)
     _workers_exit(procs)
     assert os.listdir(dest.parent) == []  # no partial result.jsonl, no temporary

@@ -86,7 +86,7 @@ def _connect(address: str, security: Security | None = None) -> Client:
     key = (address, _security_token(security))
     with _lock:
         cached = _remote.get(key)
-        if cached is not None and _is_running(cached):
+        if cached is not None and is_connected(cached):  # not one still reconnecting to a lost scheduler
             return cached
         _check_tls(address, security)
         timeout = config.connect_timeout()
@@ -115,7 +115,7 @@ def _from_client_argument(client: Any, security: Security | None = None) -> Clie
         key = (address, _security_token(security))
         with _lock:
             cached = _remote.get(key)
-            if cached is not None and _is_running(cached):
+            if cached is not None and is_connected(cached):
                 return cached
             try:
                 connected = Client(client, set_as_default=False, timeout=config.connect_timeout(), security=security)
