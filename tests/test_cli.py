@@ -64,9 +64,10 @@ def test_bulk_convert_json_summary_matches_the_files(tmp_path, cluster):
     sources = [write_sample(str(tmp_path / "in" / f"p{i}.csv"), 200 * (i + 1), seed=i) for i in range(3)]
     completed = run_cli(
         "bulk-convert", str(tmp_path / "in"), str(tmp_path / "out"), "--to", "parquet",
-        "--scheduler", cluster.scheduler_address, "--json",
+        "--scheduler", cluster.scheduler_address, "--json", "--progress",
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
+    assert "3/3" in completed.stderr and "%|" in completed.stderr  # the bar, on stderr: stdout is the JSON
     found = summary(completed)
     assert (found["total_files"], found["successful_files"], found["failed_files"]) == (3, 3, 0)
     assert found["total_rows_out"] == sum(len(sequential(s)) for s in sources)
@@ -173,6 +174,29 @@ def test_head_of_objects_on_s3(tmp_path, s3):
         assert completed.returncode == 0, completed.stderr
         records = [json.loads(line) for line in completed.stdout.splitlines()]
         assert records == (expected[:n] if expected else sequential(gz)[:n])
+
+
+def test_convert_and_pipeline_between_objects(tmp_path, s3, cluster):
+    fs, bucket, options = s3
+    src = write_sample(str(tmp_path / "in.csv"), 2000)
+    fs.put(src, f"{bucket}/in.csv")
+    (tmp_path / "cleaning.py").write_text(
+        "def upper(record, state):\n    return {**record, 'city': record['city'].upper()}\n", encoding="utf-8"
+    )
+    flags = ["--storage-option", "key=testing", "--storage-option", "secret=testing",
+             "--storage-option", f"client_kwargs.endpoint_url={options['client_kwargs']['endpoint_url']}",
+             "--scheduler", cluster.scheduler_address, "--json"]  # fmt: skip
+    converted = run_cli("convert", f"{bucket}/in.csv", f"{bucket}/out.parquet", "--parallel", *flags)
+    assert converted.returncode == 0, converted.stderr
+    assert summary(converted)["rows_out"] == 2000
+    piped = run_cli("pipeline", f"{bucket}/in.csv", f"{bucket}/upper.jsonl", "--func", "cleaning:upper",
+                    "--mode", "process", "--chunk-size", "500", *flags, cwd=str(tmp_path))  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert summary(piped)["rows_processed"] == 2000
+    fs.get(f"{bucket}/out.parquet", str(tmp_path / "out.parquet"))
+    fs.get(f"{bucket}/upper.jsonl", str(tmp_path / "upper.jsonl"))
+    assert sequential(str(tmp_path / "out.parquet")) == sequential(src)
+    assert sequential(str(tmp_path / "upper.jsonl")) == [{**r, "city": r["city"].upper()} for r in sequential(src)]
 
 
 def test_demo_converts_and_summarizes(tmp_path, capsys):
