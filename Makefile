@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-quick bench-targets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,15 @@ lint: install
 	$(BIN)/ruff check iterable_dask tests benchmarks
 	$(BIN)/ruff format --check iterable_dask tests benchmarks
 
+# The benchmark suite against iterabledata and the peers; writes benchmarks/results/ (about 15 minutes).
 bench: install
+	$(BIN)/python -m benchmarks.suite --full
+
+bench-quick: install
+	$(BIN)/python -m benchmarks.suite --quick --out /tmp/iterable-dask-bench
+
+# The per-issue target checks (benchmarks/bench_*.py), one script after another.
+bench-targets: install
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

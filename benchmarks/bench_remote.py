@@ -32,16 +32,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import multiprocessing
 import os
 import shutil
-import socket
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -49,7 +46,7 @@ from iterable import open_iterable
 from iterable.convert.core import convert as iterabledata_convert
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ensure_sample, two_worker_cluster
+from common import ensure_sample, s3_server, two_worker_cluster
 
 import iterable_dask
 
@@ -62,44 +59,6 @@ BLOCKSIZE = "8MiB"  # more than one file at these sizes: one partition per objec
 
 def ensure_csv(path: str, rows: int, seed: int) -> str:
     return ensure_sample(path, rows, seed, DATA)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(port: int, ready: Any, stop: Any) -> None:
-    """Run moto's S3 server on 127.0.0.1:``port`` until ``stop`` is set (in a child process)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    ready.set()
-    stop.wait()
-    server.stop()
-
-
-@contextlib.contextmanager
-def s3_server() -> Iterator[dict[str, Any]]:
-    """A moto S3 server in a child process; yields the s3fs ``storage_options`` that reach it."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    ctx = multiprocessing.get_context("spawn")
-    ready, stop = ctx.Event(), ctx.Event()
-    port = free_port()
-    process = ctx.Process(target=_serve, args=(port, ready, stop), daemon=True)
-    process.start()
-    try:
-        if not ready.wait(60):
-            raise RuntimeError("the moto S3 server did not start within 60 s")
-        yield {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}}
-    finally:
-        stop.set()
-        process.join(10)
-        if process.is_alive():
-            process.terminate()
 
 
 def interleaved(repeat: int, contenders: dict[str, tuple[Callable[[], Any], Callable[[], None]]]) -> dict[str, list]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import multiprocessing
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +62,44 @@ def two_worker_cluster() -> Iterator[Client]:
         Client(cluster, set_as_default=False) as client,
     ):
         yield client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(port: int, ready: Any, stop: Any) -> None:
+    """Run moto's S3 server on 127.0.0.1:``port`` until ``stop`` is set (in a child process)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    ready.set()
+    stop.wait()
+    server.stop()
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[dict[str, Any]]:
+    """A moto S3 server in a child process; yields the s3fs ``storage_options`` that reach it."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    port = free_port()
+    process = ctx.Process(target=_serve, args=(port, ready, stop), daemon=True)
+    process.start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError("the moto S3 server did not start within 60 s")
+        yield {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}}
+    finally:
+        stop.set()
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
 
 
 def timed(func: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
