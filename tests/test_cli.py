@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 from importlib.metadata import version
 
 import click
@@ -17,7 +16,6 @@ import pytest
 from click.testing import CliRunner
 from iterable import open_iterable
 
-from iterable_dask.cli import main
 from iterable_dask.cli.app import cli
 from iterable_dask.cli.options import parse_storage_options
 from iterable_dask.sample import write_sample
@@ -199,13 +197,12 @@ def test_convert_and_pipeline_between_objects(tmp_path, s3, cluster):
     assert sequential(str(tmp_path / "upper.jsonl")) == [{**r, "city": r["city"].upper()} for r in sequential(src)]
 
 
-def test_demo_converts_and_summarizes(tmp_path, capsys):
-    assert main(["demo", "--dir", str(tmp_path), "--files", "2", "--rows", "500", "--workers", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "files converted : 2/2 (failed: 0)" in out
-    assert "rows in / out   : 1,000 / 1,000" in out
-    assert "Dashboard: http://127.0.0.1:" in out
+def test_demo_converts_and_summarizes(tmp_path):
+    completed = run_cli("demo", "--dir", str(tmp_path), "--files", "2", "--rows", "500", "--workers", "2")
+    assert completed.returncode == 0, completed.stderr
+    assert "files converted : 2/2 (failed: 0)" in completed.stdout
+    assert "rows in / out   : 1,000 / 1,000" in completed.stdout
+    assert "Dashboard: http://127.0.0.1:" in completed.stdout
     for i in range(2):
         csv_path = os.path.join(tmp_path, "csv", f"part-{i:02d}.csv")
         assert sequential(os.path.join(tmp_path, "jsonl", f"part-{i:02d}.jsonl")) == sequential(csv_path)
-    shutil.rmtree(tmp_path / "jsonl")
