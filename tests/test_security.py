@@ -209,3 +209,22 @@ def test_a_client_without_the_certificates_is_refused(tls_cluster, tmp_path):
     assert not os.path.exists(tmp_path / "p.jsonl")
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".iterable-dask-")]
+
+
+def test_the_command_line_over_tls(tls_cluster, tmp_path):
+    """``iterable-dask bulk-convert --scheduler tls://... --tls-*``: converted; without the certificates, exit 2."""
+    from tests.cli_helpers import run_cli, summary
+
+    address, _, paths = tls_cluster
+    files = _csv_files(tmp_path / "in", n=2)
+    tls = ["--tls-ca-file", paths["ca"], "--tls-cert", paths["cert"], "--tls-key", paths["key"]]
+    args = ["bulk-convert", str(tmp_path / "in"), str(tmp_path / "out"), "--to", "jsonl", "--scheduler", address]
+    completed = run_cli(*args, *tls, "--json")
+    assert completed.returncode == 0, completed.stderr
+    assert summary(completed)["successful_files"] == 2
+    for path in files:
+        assert sequential(str(tmp_path / "out" / os.path.basename(path).replace(".csv", ".jsonl"))) == sequential(path)
+    refused = run_cli(*args[:2], str(tmp_path / "refused"), *args[3:])
+    assert refused.returncode == 2 and "security=" not in refused.stdout
+    assert address in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "refused").exists() or os.listdir(tmp_path / "refused") == []
