@@ -20,11 +20,11 @@ from typing import Any
 import click
 import psutil
 
-from ..core.cluster import close_embedded_clusters, get_client, wait_until_stopped
+from ..core.cluster import close_embedded_clusters, dashboard_link, get_client, wait_until_stopped
 from ..io.atomic import TEMP_PREFIX
 from ..io.fs import is_url
 
-__all__ = ["Session", "dashboard_link", "session"]
+__all__ = ["Session", "session"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,20 +39,6 @@ def _temporaries(folders: Iterable[str]) -> set[str]:
         with contextlib.suppress(OSError), os.scandir(folder) as entries:
             found.update(e.path for e in entries if e.name.startswith(TEMP_PREFIX))
     return found
-
-
-def dashboard_link(client: Any) -> str:
-    """The dashboard's address as it listens.
-
-    Dask formats an in-process cluster's link with the machine's outward IP,
-    while the embedded dashboard listens on 127.0.0.1 only: ask its socket.
-    """
-    server = getattr(getattr(getattr(client, "cluster", None), "scheduler", None), "http_server", None)
-    sockets = getattr(server, "_sockets", None) or {}
-    for sock in sockets.values():
-        host, port = sock.getsockname()[:2]
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/status"
-    return str(client.dashboard_link)
 
 
 def _worker_processes() -> list[psutil.Process]:

@@ -37,6 +37,7 @@ __all__ = [
     "close_embedded_clusters",
     "cluster_capacity",
     "compute",
+    "dashboard_link",
     "get_client",
     "local_cluster",
     "parallelism_hint",
@@ -140,6 +141,28 @@ def _active_client() -> Client | None:
     return client if _is_running(client) else None
 
 
+def dashboard_link(client: Any) -> str | None:
+    """The address the client's dashboard answers on.
+
+    Dask formats an in-process cluster's link with the machine's outward IP,
+    while the embedded dashboard listens on 127.0.0.1 only; for a cluster
+    object in this process the link is taken from the listening socket.
+
+    Examples
+    --------
+    >>> from iterable_dask import local_cluster
+    >>> with local_cluster(workers=1, mode="thread", dashboard_address="127.0.0.1:0") as client:
+    ...     dashboard_link(client).startswith("http://127.0.0.1:")
+    True
+    """
+    scheduler = getattr(getattr(client, "cluster", None), "scheduler", None)
+    server = getattr(scheduler, "http_server", None)
+    for sock in (getattr(server, "_sockets", None) or {}).values():
+        host, port = sock.getsockname()[:2]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}/status"
+    return client.dashboard_link
+
+
 def _embedded_client(workers: int | None, mode: str | None) -> Client:
     n = config.resolve_workers(workers)
     mode = mode or config.get("embedded-cluster.mode")
@@ -153,7 +176,7 @@ def _embedded_client(workers: int | None, mode: str | None) -> Client:
         cluster = _start_local_cluster(n, mode)
         client = Client(cluster, set_as_default=False)
         _embedded[key] = (cluster, client)
-        logger.info("Started an embedded Dask cluster (%d %s workers); dashboard: %s", n, mode, client.dashboard_link)
+        logger.info("Started an embedded Dask cluster (%d %s workers); dashboard: %s", n, mode, dashboard_link(client))
         return client
 
 
