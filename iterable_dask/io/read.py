@@ -55,11 +55,27 @@ def _split_kind(it: BaseIterable, iterableargs: dict[str, Any]) -> str | None:
 
 
 def _csv_header(
-    path: str, encoding: str, delimiter: str, quotechar: str, storage_options: dict[str, Any] | None = None
+    path: str,
+    encoding: str,
+    delimiter: str,
+    quotechar: str,
+    storage_options: dict[str, Any] | None = None,
+    head: str | None = None,
+    size: int | None = None,
 ) -> tuple[tuple[str, ...] | None, int, bool]:
-    """Field names, the byte offset after the header, and whether the sniffed start has multi-line records."""
-    sample = read_bytes(path, 0, _SNIFF_BYTES, storage_options)
-    complete = len(sample) < _SNIFF_BYTES
+    """Field names, the byte offset after the header, and whether the sniffed start has multi-line records.
+
+    ``head``, a local file holding the first whole lines of a remote ``path``
+    of ``size`` bytes (what iterabledata's reader just opened), is sniffed
+    instead of a second range request.
+    """
+    if head is not None and size is not None:
+        with open(head, "rb") as f:
+            sample = f.read(_SNIFF_BYTES)
+        complete = len(sample) < _SNIFF_BYTES and os.path.getsize(head) == size
+    else:
+        sample = read_bytes(path, 0, _SNIFF_BYTES, storage_options)
+        complete = len(sample) < _SNIFF_BYTES
     # Keep whole lines only, unless the sample is the whole file.
     if not complete and b"\n" in sample:
         sample = sample[: sample.rindex(b"\n") + 1]
@@ -230,7 +246,9 @@ def _plan_csv(
     if "\n".encode(encoding) != b"\n" or "\r".encode(encoding) != b"\r":
         return None  # UTF-16 and friends: no byte-level lines
     delimiter, quotechar = it.delimiter, it.quotechar
-    fieldnames, header_end, multiline = _csv_header(path, encoding, delimiter, quotechar, storage_options)
+    local = getattr(it, "filename", None)
+    head = local if is_url(path) and isinstance(local, str) and os.path.isfile(local) else None
+    fieldnames, header_end, multiline = _csv_header(path, encoding, delimiter, quotechar, storage_options, head, size)
     if it.keys is not None:  # explicit field names: the first line is a record
         fieldnames, header_end = tuple(it.keys), 0
     if multiline:  # quoted newlines seen up front: do not split this file
