@@ -138,13 +138,23 @@ def _plan_file(
 
 
 def plan_sized(
-    path: str, blocksize: int | None, iterableargs: dict[str, Any], storage_options: dict[str, Any] | None = None
+    path: str,
+    blocksize: int | None,
+    iterableargs: dict[str, Any],
+    storage_options: dict[str, Any] | None = None,
+    size: int | None = None,
 ) -> tuple[list[Any], int | None]:
-    """A file's partitions, and its size when it is one whole-file partition that may join a group."""
+    """A file's partitions, and its size when it is one whole-file partition that may join a group.
+
+    ``size``, when the caller already looked it up, spares a second lookup (a HEAD request for a URL).
+    """
     so = storage_options or None
     path = absolute(path)  # workers started elsewhere resolve it as this process does
     whole = [WholeFile(path, dict(iterableargs), so)]
-    size = None if blocksize is None else file_size(path, so)
+    if blocksize is None:
+        size = None
+    elif size is None:
+        size = file_size(path, so)
     if size is None or blocksize is None or size <= blocksize:
         return whole, size  # nothing to split: not even opened here
     if is_url(path):

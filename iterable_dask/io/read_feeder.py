@@ -193,10 +193,11 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
     target, open_cost = config.file_grouping()
     if config.get("files.target-bytes") == "default" and limit is not None:
         target = limit
-    groupable = []
+    sizes: dict[int, int] = {}
     for idx in indices:  # at least TASKS_PER_THREAD tasks per thread: a few big gzip files stay apart
         with contextlib.suppress(OSError, ValueError):
-            groupable.append(file_size(state.sources[idx], state.storage_options) + open_cost)
+            sizes[idx] = file_size(state.sources[idx], state.storage_options)
+    groupable = [size + open_cost for size in sizes.values()]
     threads = max(1, sum(client.nthreads().values()))
     target = min(target, max(open_cost, sum(groupable) // (threads * TASKS_PER_THREAD)))
     group: list[tuple[int, WholeFile]] = []
@@ -220,7 +221,8 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
         cost = 0
         for idx in indices:
             try:
-                parts, size = plan_sized(state.sources[idx], limit, state.iterableargs, state.storage_options)
+                source, so = state.sources[idx], state.storage_options
+                parts, size = plan_sized(source, limit, state.iterableargs, so, sizes.get(idx))
             except Exception as e:
                 if group:
                     yield close_group()
