@@ -153,9 +153,10 @@ def bag_count_csv(sources: Any, client: Any, storage_options: dict | None = None
     return bag.count().compute(scheduler=client)
 
 
-def bag_records(sources: list[str], client: Any) -> list[dict[str, Any]]:
-    """All records of JSON Lines files (gzip or not), computed into the caller."""
-    return db.read_text(sources, blocksize=None).map(json.loads).compute(scheduler=client)
+def bag_records(sources: list[str], client: Any) -> Iterator[dict[str, Any]]:
+    """The records of JSON Lines files (gzip or not): each partition computed on the cluster, yielded in order."""
+    for future in client.compute(db.read_text(sources, blocksize=None).map(json.loads).to_delayed()):
+        yield from future.result()
 
 
 # -- dask.dataframe: read_csv / read_json -> to_parquet / to_json / to_csv --------------------------------------

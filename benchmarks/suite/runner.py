@@ -5,9 +5,11 @@ the workers' caches) and its output is compared with iterabledata's
 sequential output; a contender whose output differs, or that fails, gets no
 time. Then ``rounds`` rounds, each running every remaining contender once in
 an order rotated by one per round, so that a busy moment of the shared
-machine falls on all of them. A workload of fresh processes (first-call
-overhead) has no warm-up: its first round's outputs are checked before any of
-its times is kept.
+machine falls on all of them; a contender whose checked run took more than
+five times the baseline's (and over 5 s) is timed in the first round only, so
+that a slow peer does not stretch the run. A workload of fresh processes
+(first-call overhead) has no warm-up: its first round's outputs are checked
+before any of its times is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 __all__ = ["Contender", "Workload", "machine_info", "run_workload"]
+
+#: A contender whose checked run took this many times the baseline's (and over SLOW_SECONDS) is timed once.
+SLOW, SLOW_SECONDS = 5.0, 5.0
 
 #: Kinds of contenders, in the order the report lists them.
 KINDS = ("baseline", "iterabledata", "iterable_dask", "peer")
@@ -140,19 +145,24 @@ def run_workload(
                     log(f"    {c.name}: OUTPUT DIFFERS ({why})")
 
     check_first_round = work.fresh or not warm_up
+    once: set[str] = set()
     if not check_first_round:
+        took = {}
         for c in work.contenders:
             reset(outs[c.name])
+            start = time.perf_counter()
             results[c.name], error = _attempt(c.check_run or c.run, outs[c.name])
+            took[c.name] = time.perf_counter() - start
             status[c.name] = error or "ok"
         if status[base.name] != "ok":
             raise RuntimeError(f"{work.key}: the baseline {base.name} {status[base.name]}")
         check()
+        once = {n for n, t in took.items() if t > max(SLOW * took[base.name], SLOW_SECONDS)}
     times: dict[str, list[float]] = {c.name: [] for c in work.contenders}
     for r in range(rounds):
         shift = r % len(work.contenders)
         for c in work.contenders[shift:] + work.contenders[:shift]:
-            if status[c.name] != "ok":
+            if status[c.name] != "ok" or (r and c.name in once):
                 continue
             reset(outs[c.name])
             start = time.perf_counter()
