@@ -45,7 +45,7 @@ def test_quick_run_writes_a_checked_report(tmp_path, client, s3_server):
     assert payload["machine"]["cores"] == os.cpu_count() and len(payload["load"]) == 2
 
     table = (out / "suite.md").read_text()
-    assert "| workload | size | contender | median (s) | x seq |" in table
+    assert "| workload | size | contender | median (s) | speed-up |" in table
     for row in rows:
         assert f"| {row['workload']} | {row['size']} |" in table
     for chart in ("suite.png", "scaling.png"):

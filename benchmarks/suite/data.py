@@ -51,7 +51,7 @@ SIZES = {
         first_rows=50,
     ),
     "full": Sizes(
-        pipe_cpu_rows=10_000,
+        pipe_cpu_rows=20_000,
         pipe_trivial_rows=50_000,
         file_rows=(5_000, 15_000, 30_000),
         wide_rows=10_000,

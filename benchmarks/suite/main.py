@@ -1,18 +1,22 @@
-"""The suite's command line and :func:`run`: every workload, then the report.
+"""Run the benchmark suite: iterable_dask, iterabledata and the peers side by side; write the report.
 
-``python -m benchmarks.suite [--quick | --full] [--only WORKLOAD ...] [--rounds N] [--out DIR] [--data DIR]``
+``python -m benchmarks.suite [--quick | --full] [--only WORKLOAD ...] [--rounds N] [--out DIR] [--data DIR]``;
+``--redraw`` rewrites the table and the charts from ``OUT/suite.json`` without running anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import time
 import warnings
 from collections.abc import Callable
 from typing import Any
+
+from iterable_dask import close_embedded_clusters
 
 from .data import SIZES, Data
 from .remote import BUCKET, first_call, s3_context, s3_convert, s3_count
@@ -88,6 +92,7 @@ def run(
                 log(f"== {work.title}, {work.size}  (load {os.getloadavg()[0]:.2f})")
                 scratch = f"s3://{BUCKET}/out" if key == "s3-convert" else ctx.scratch
                 rows += run_workload(work, rounds, scratch, log, warm_up=size != "quick")
+    close_embedded_clusters()  # the thread-mode pipeline's
     payload = {
         "size": size,
         "rounds": rounds,
@@ -112,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="timed rounds per workload (default 3, 1 with --quick)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "results"), help="report folder")
     parser.add_argument("--data", help="data folder (default benchmarks/data/suite/SIZE)")
+    parser.add_argument("--redraw", action="store_true", help="only rewrite the table and charts from OUT/suite.json")
     args = parser.parse_args(argv)
+    if args.redraw:
+        with open(os.path.join(args.out, "suite.json"), encoding="utf-8") as f:
+            for path in write_report(json.load(f), args.out):
+                print(f"wrote {path}")
+        return 0
     size_name = args.size or "full"
     rounds = args.rounds or (1 if size_name == "quick" else 3)
     if rounds < 1:

@@ -82,14 +82,14 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
         "## Summary",
         "",
-        "| workload | size | iterabledata sequential (s) | iterable_dask, fastest | x seq | fastest peer | "
+        "| workload | size | iterabledata sequential (s) | iterable_dask, fastest | speed-up | fastest peer | "
         "iterable_dask vs that peer | fastest of all |",
         "| --- | --- | ---: | --- | ---: | --- | ---: | --- |",
     ]
     for s in summary_rows(rows):
         ours, peer, win = s["ours"], s["peer"], s["winner"]
         ours_cell = f"{ours['contender']}: {_s(ours['median'])} s" if ours else "-"
-        peer_cell = f"{peer['contender']}: {_s(peer['median'])} s" if peer else "- (none can do it)"
+        peer_cell = f"{peer['contender']}: {_s(peer['median'])} s" if peer else "- (not run at this size)"
         who = win["contender"] if win else "-"
         if win and win["kind"] == "peer":
             who = f"**peer wins: {who}**"
@@ -102,7 +102,7 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
         "## Every contender",
         "",
-        "| workload | size | contender | median (s) | x seq | rounds (s) | load before/after |",
+        "| workload | size | contender | median (s) | speed-up | rounds (s) | load before/after |",
         "| --- | --- | --- | ---: | ---: | --- | --- |",
     ]
     notes: list[str] = []
@@ -134,7 +134,7 @@ def _plain_log_axis(axis: Any, unit: str = "") -> None:
     """Log scale ticks as plain numbers (``0.5x``, ``2x``; ``1,000``), no minor labels."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.4g}{unit}"))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: (f"{v:,.0f}" if v >= 100 else f"{v:g}") + unit))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -204,7 +204,7 @@ def charts(payload: dict[str, Any], folder: str) -> list[str]:
         ax.set_xticks([g[0]["scale"] for g in sizes])
         _plain_log_axis(ax.xaxis)
         _plain_log_axis(ax.yaxis, " s")
-        unit = "files" if sizes[0][0]["key"] == "small-files" else "rows"
+        unit = "files" if sizes[0][0]["key"] == "small-files" else "rows (all files)"
         ax.set_xlabel(unit)
         ax.set_ylabel("median seconds")
         ax.set_title(sizes[0][0]["workload"], fontsize=10)

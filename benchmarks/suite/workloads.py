@@ -184,8 +184,10 @@ def _pipeline(ctx: Context, key: str, title: str, rows: int, func: Callable, mod
             upstream_pipeline(s, d, func)
 
     def ours(mode: str, out: str) -> str:
+        # Thread mode gets no client: given one, it runs on that cluster's worker processes (see the notes).
+        client = None if mode == "thread" else ctx.client
         with open_iterable(src) as s, open_iterable(os.path.join(out, "out.jsonl"), mode="w") as d:
-            result = iterable_dask.pipeline(s, d, func, parallel=True, parallel_mode=mode, workers=2, client=ctx.client)
+            result = iterable_dask.pipeline(s, d, func, parallel=True, parallel_mode=mode, workers=2, client=client)
         if result.exceptions:
             raise RuntimeError(f"{result.exceptions} records failed")
         if mode == "auto" and not any(n.startswith("auto ran") for n in notes):
@@ -201,6 +203,11 @@ def _pipeline(ctx: Context, key: str, title: str, rows: int, func: Callable, mod
             partial(peers.bag_pipeline, src, func=func, client=ctx.client),
         )
     )
+    if "thread" in modes:
+        notes.append(
+            "thread mode runs on the embedded thread cluster (no client=): with client= given, "
+            "parallel_mode='thread' runs the function in that cluster's worker processes"
+        )
     return Workload(key, title, _rows(rows), rows, contenders, files_equal, notes=notes)
 
 
