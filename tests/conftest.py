@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 
 import dask
@@ -161,12 +162,14 @@ def dask_processes(
     return address, procs
 
 
-def stop_processes(procs: list[subprocess.Popen]) -> None:
+def stop_processes(procs: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """SIGTERM, and SIGKILL what has not exited ``grace`` seconds later (throwaway test processes)."""
     for p in reversed(procs):
         p.terminate()
+    deadline = time.monotonic() + grace
     for p in procs:
         try:
-            p.wait(20)
+            p.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(20)

@@ -130,8 +130,8 @@ def _interrupt(process, folder: str, started) -> tuple[int, str]:
 
 
 def test_ctrl_c_during_bulk_convert_leaves_no_temporary_and_no_process(tmp_path):
-    for i in range(12):
-        write_sample(str(tmp_path / "in" / f"p{i:02d}.csv"), 30_000, seed=i)
+    for i in range(8):
+        write_sample(str(tmp_path / "in" / f"p{i:02d}.csv"), 20_000, seed=i)
     out = str(tmp_path / "out")
     process = start_cli("bulk-convert", str(tmp_path / "in"), out, "--to", "jsonl", "--workers", "2")
     code, err = _interrupt(process, out, lambda: temporaries(out))
@@ -144,7 +144,7 @@ def test_ctrl_c_during_bulk_convert_leaves_no_temporary_and_no_process(tmp_path)
 
 def test_ctrl_c_during_a_pipeline_leaves_no_output_and_no_process(tmp_path):
     (tmp_path / "transforms.py").write_text(TRANSFORMS, encoding="utf-8")
-    write_sample(str(tmp_path / "in.csv"), 20_000)
+    write_sample(str(tmp_path / "in.csv"), 5_000)
     process = start_cli("pipeline", "in.csv", "out.jsonl", "--func", "transforms:slow", "--mode", "process",
                         "--workers", "2", "--chunk-size", "100", cwd=str(tmp_path))  # fmt: skip
     code, err = _interrupt(process, str(tmp_path), lambda: temporaries(str(tmp_path)))
