@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import dask
 import dask.bag as db
@@ -97,8 +99,19 @@ def _listening_ips(pid: int) -> set[str]:
     return {c.laddr.ip for c in psutil.Process(pid).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
 
 
+def _worker_page(worker: dict, page: str) -> int:
+    """The HTTP status of a page of a worker's HTTP server on 127.0.0.1."""
+    url = f"http://127.0.0.1:{worker['services']['dashboard']}/{page}"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def test_embedded_cluster_is_lazy_reused_and_bound_to_localhost():
-    with dask.config.set({"iterable-dask.embedded-cluster.dashboard-address": "127.0.0.1:0"}):
+    settings = {"iterable-dask.embedded-cluster.dashboard-address": "127.0.0.1:0"}
+    with dask.config.set({**settings, "iterable-dask.embedded-cluster.worker-dashboards": True}):
         assert not _embedded
         c1 = get_client(workers=2)
         c2 = get_client(workers=2)
@@ -107,6 +120,7 @@ def test_embedded_cluster_is_lazy_reused_and_bound_to_localhost():
         info = c1.scheduler_info()
         assert len(info["workers"]) == 2
         assert all(w["nthreads"] == 1 for w in info["workers"].values())
+        assert [_worker_page(w, "status") for w in info["workers"].values()] == [200, 200]
         assert c1.scheduler.address.startswith("tcp://127.0.0.1:")
         assert all(addr.startswith("tcp://127.0.0.1:") for addr in info["workers"])
         # Every socket the scheduler, the workers and their dashboards listen on is loopback.
@@ -133,7 +147,10 @@ def test_thread_mode_embedded_cluster():
 def test_local_cluster_context_manager_becomes_the_active_client():
     with iterable_dask.local_cluster(workers=2, mode="process", dashboard_address="127.0.0.1:0") as c:
         assert get_client() is c
-        assert len(c.scheduler_info()["workers"]) == 2
+        workers = c.scheduler_info()["workers"].values()
+        assert len(workers) == 2
+        # By default the workers serve no dashboard pages (their HTTP server still answers health checks).
+        assert [(_worker_page(w, "status"), _worker_page(w, "health")) for w in workers] == [(404, 200)] * 2
         assert c.scheduler.address.startswith("tcp://127.0.0.1:")
     assert c.status == "closed"
 

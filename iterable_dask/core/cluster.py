@@ -186,7 +186,9 @@ def _start_local_cluster(workers: int, mode: str, **kwargs: Any) -> LocalCluster
     options: dict[str, Any] = {"dashboard_address": dashboard, "silence_logs": logging.ERROR}
     if mode == "process":
         options.update(n_workers=workers, threads_per_worker=1, processes=True, host=host)
-        options.update(worker_dashboard_address=f"{host}:0", memory_limit=config.get("embedded-cluster.memory-limit"))
+        worker_dashboard = f"{host}:0" if config.get("embedded-cluster.worker-dashboards") else None
+        options.update(worker_dashboard_address=worker_dashboard)
+        options.update(memory_limit=config.get("embedded-cluster.memory-limit"))
     else:
         # One process: workers talk in-process (no socket, no serialization); only the dashboard listens.
         options.update(n_workers=1, threads_per_worker=workers, processes=False)
