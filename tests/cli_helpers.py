@@ -6,11 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import psutil
+
+from .helpers import wait_for
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "iterable-dask")
 #: Fail fast on an unreachable scheduler, and keep the child's output free of colour codes.
@@ -43,17 +43,6 @@ def temporaries(folder: str) -> list[str]:
     if not os.path.isdir(folder):
         return []
     return sorted(n for n in os.listdir(folder) if n.startswith(".iterable-dask-"))
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def descendants(pid: int) -> list[psutil.Process]:

@@ -21,19 +21,9 @@ import iterable_dask
 from iterable_dask.sample import write_sample
 
 from .conftest import dask_processes, own_cluster, stop_processes
-from .helpers import sequential
+from .helpers import sequential, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _slow_record(i: int) -> dict:
@@ -65,7 +55,7 @@ def test_worker_killed_while_writing_to_s3_leaves_no_partial_object(allowed_fail
                         return address
             return None
 
-        address = _wait_for(writing_worker, what="a worker writing the partition")
+        address = wait_for(writing_worker, what="a worker writing the partition")
         assert not fs.exists(target)  # mid-write: nothing at the final key
         os.kill(pids[address], signal.SIGKILL)
         if allowed_failures:

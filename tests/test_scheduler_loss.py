@@ -26,7 +26,7 @@ import iterable_dask
 from iterable_dask import ClusterConnectionError, SchedulerLostError
 from iterable_dask.io.atomic import TEMP_PREFIX
 from tests.conftest import dask_processes, stop_processes
-from tests.helpers import sequential
+from tests.helpers import in_thread, sequential
 
 #: Bound on the failing call, from the kill: the client notices a closed connection at once.
 CALL_BOUND = 90
@@ -42,20 +42,6 @@ def doomed_cluster(tmp_path):
         yield address, procs
     finally:
         stop_processes(procs)
-
-
-def _in_thread(call: Any) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            call()
-        except BaseException as e:  # handed to the test thread
-            errors.append(e)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, errors
 
 
 def _kill_scheduler_when(started: threading.Event, thread: threading.Thread, procs: list[subprocess.Popen]) -> None:
@@ -101,7 +87,7 @@ def test_bulk_convert_losing_its_scheduler(doomed_cluster, tmp_path):
             progress=lambda stats: started.set(),
         )  # fmt: skip
 
-    thread, errors = _in_thread(convert)
+    thread, errors = in_thread(convert)
     _kill_scheduler_when(started, thread, procs)
     _assert_lost(thread, errors, address)
     _workers_exit(procs)
@@ -133,7 +119,7 @@ def test_pipeline_losing_its_scheduler(doomed_cluster, tmp_path):
             scheduler=address, progress=lambda stats: started.set(), progress_interval=100,
         )  # fmt: skip
 
-    thread, errors = _in_thread(run)
+    thread, errors = in_thread(run)
     _kill_scheduler_when(started, thread, procs)
     _assert_lost(thread, errors, address)
     # The next call does not reuse the client still trying to reconnect: it cannot connect, and says so.

@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import json
 import os
-import threading
 
 import dask
 import pytest
@@ -24,7 +23,7 @@ from iterable.pipeline import pipeline as upstream_pipeline
 import iterable_dask
 from iterable_dask import ClusterConnectionError
 from tests.conftest import dask_processes, stop_processes
-from tests.helpers import sequential
+from tests.helpers import in_thread, sequential
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
@@ -162,16 +161,7 @@ def test_dask_tls_settings_stand_in_for_security(tls_cluster, tmp_path):
 
 def _refused(call, address: str) -> ClusterConnectionError:
     """Run ``call`` in a thread: it must raise ClusterConnectionError naming ``address``, within a bounded time."""
-    outcome: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            call()
-        except BaseException as e:  # handed to the test thread
-            outcome.append(e)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
+    thread, outcome = in_thread(call)
     thread.join(120)
     assert not thread.is_alive(), "the call did not fail within 120 s"
     assert len(outcome) == 1 and isinstance(outcome[0], ClusterConnectionError), outcome

@@ -83,6 +83,6 @@ def one_line(error: BaseException) -> str:
         message = f"{error.strerror or 'not found'}: {error.filename}"
     else:
         message = str(error) or type(error).__name__
-        if not isinstance(error, (click.ClickException, ClusterConnectionError, ValueError)):
+        if not isinstance(error, (ClusterConnectionError, ValueError)):  # those messages say what they are
             message = f"{type(error).__name__}: {message}"
     return " ".join(message.split())

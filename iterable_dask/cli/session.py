@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,12 +34,16 @@ logger = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0
 
 
-def _temporaries(folders: Iterable[str]) -> set[str]:
-    found: set[str] = set()
+def _temporaries(folders: Iterable[str], since: float) -> list[str]:
+    """The package's temporary files in ``folders`` modified at or after ``since`` (this run's)."""
+    found: list[str] = []
     for folder in folders:
         with contextlib.suppress(OSError), os.scandir(folder) as entries:
-            found.update(e.path for e in entries if e.name.startswith(TEMP_PREFIX))
-    return found
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    if entry.name.startswith(TEMP_PREFIX) and entry.stat().st_mtime >= since:
+                        found.append(entry.path)
+    return sorted(found)
 
 
 def _worker_processes() -> list[psutil.Process]:
@@ -77,7 +82,9 @@ class Session:
     def __init__(self, client: Any, folders: list[str]) -> None:
         self.client = client
         self.folders = folders
-        self.before = _temporaries(folders)
+        # Temporaries older than the run are another run's; only this run's are swept after Ctrl-C.
+        # (A second of slack for file systems with coarse timestamps.)
+        self.started = time.time() - 1.0
 
     def clean_up_interrupted(self) -> list[str]:
         """Stop what still runs and remove the temporaries this run created; return them."""
@@ -97,7 +104,7 @@ class Session:
                     process.kill()
             psutil.wait_procs(alive, timeout=5)
             removed = []
-            for path in sorted(_temporaries(self.folders) - self.before):
+            for path in _temporaries(self.folders, self.started):
                 with contextlib.suppress(OSError):
                     os.remove(path)
                     removed.append(path)
