@@ -21,9 +21,11 @@ from typing import Any
 
 import pytest
 from distributed import Client
+from distributed.comm.core import CommClosedError
 
 import iterable_dask
 from iterable_dask import ClusterConnectionError, SchedulerLostError
+from iterable_dask.core.lost import scheduler_lost
 from iterable_dask.io.atomic import TEMP_PREFIX
 from tests.conftest import dask_processes, stop_processes
 from tests.helpers import in_thread, sequential
@@ -128,3 +130,18 @@ def test_pipeline_losing_its_scheduler(doomed_cluster, tmp_path):
     assert not isinstance(again.value, SchedulerLostError) and address in str(again.value)
     _workers_exit(procs)
     assert os.listdir(dest.parent) == []  # no partial result.jsonl, no temporary
+
+
+def test_a_closed_comm_before_the_client_notices_is_a_lost_scheduler(doomed_cluster):
+    """A gather can fail on a reset connection a moment before the client's own stream reports the loss."""
+    address, procs = doomed_cluster
+    with Client(address, timeout=5, set_as_default=False) as client:
+        reset = CommClosedError("in <TCP ConnectionPool.gather>: ConnectionResetError: [Errno 104]")
+        assert client.status == "running"
+        assert not scheduler_lost(client, FileNotFoundError("a task's own missing file"))  # judged at once
+        assert not scheduler_lost(client, reset)  # the scheduler is alive: a closed comm alone is not a loss
+        killer = threading.Thread(target=lambda: procs[0].send_signal(signal.SIGKILL))
+        assert client.status == "running"
+        killer.start()  # the kill races the check: the client has not noticed yet
+        assert scheduler_lost(client, reset)
+        killer.join()

@@ -18,6 +18,7 @@ file in progress is completed, always through its atomic rename.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import CancelledError
 from typing import Any
@@ -42,6 +43,8 @@ __all__ = [
 LOST_REASON = "scheduler-connection-lost"
 _LOST_STATES = frozenset({"connecting", "closing", "closed"})
 _COMM_ERRORS = (CancelledError, CommClosedError, ClosedClientError, OSError)
+#: How long a comm error may precede the client noticing its scheduler connection closed.
+NOTICE_GRACE = 5.0
 
 
 def is_connected(client: Any) -> bool:
@@ -73,18 +76,37 @@ def scheduler_lost(client: Any, error: BaseException) -> bool:
 
     A future cancelled for the reason ``"scheduler-connection-lost"``, or a
     cancellation, closed comm or closed client while the client reconnects or
-    has closed; the error's ``__cause__`` chain is searched too.
+    has closed (or starts to within ``NOTICE_GRACE`` seconds); the error's
+    ``__cause__`` chain is searched too.
     """
     seen: set[int] = set()
+    comm_error = closed_comm = False
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if _lost_reason(current):
             return True
-        if isinstance(current, _COMM_ERRORS) and getattr(client, "status", None) in _LOST_STATES:
-            return True
+        comm_error = comm_error or isinstance(current, _COMM_ERRORS)
+        closed_comm = closed_comm or isinstance(current, (CommClosedError, CancelledError))
         current = current.__cause__
-    return False
+    # A task's own OSError (a missing file) is judged at once; a closed comm gets the grace.
+    return comm_error and _noticed_lost(client, NOTICE_GRACE if closed_comm else 0.0)
+
+
+def _noticed_lost(client: Any, grace: float) -> bool:
+    """Whether the client is (or within ``grace`` seconds becomes) disconnected from its scheduler.
+
+    A gather from a dying cluster can fail with a closed comm a moment before
+    the client's own scheduler stream reports the loss; the client notices a
+    reset connection at once, so a short bounded wait tells the two apart.
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        if getattr(client, "status", None) in _LOST_STATES:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def lost_error(client: Any, error: BaseException | None = None) -> SchedulerLostError:
