@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from itertools import chain
@@ -27,6 +26,7 @@ from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
 from ..core.retry import mark_transient
 from .fs import ALIGN_BLOCK, is_url, local_input, open_input, read_bytes
+from .json_lines import line_decoder
 
 __all__ = [
     "CSVRange",
@@ -240,7 +240,7 @@ class JSONLinesRange:
         data, base, _ = _read_range(self.path, self.start, self.end, 0, self.storage_options)
         if not data:
             return []
-        loads = json.loads
+        loads = line_decoder()
         out: list[Any] = []
         append = out.append
         # newline=None: universal newlines, as iterabledata's text file reader.
