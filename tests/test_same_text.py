@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from typing import Any
 
 import pytest
@@ -149,3 +150,117 @@ def test_json_lines_to_csv_conversion_equals_iterabledata(tmp_path, client):
     assert ours.total_rows_out == theirs.rows_out == 12_000 and ours.failed_files == 0
     assert (tmp_path / "ours" / "in.csv").read_bytes() == (tmp_path / "theirs.csv").read_bytes()
     assert sequential(str(tmp_path / "ours" / "in.csv"))[999]["note"] == ""
+
+
+def _write(path: Any, text: str, encoding: str = "utf8") -> str:
+    data = text.encode(encoding)
+    opener = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}.get(path.suffix)
+    if opener:
+        import importlib
+
+        data = importlib.import_module(opener).compress(data)
+    path.write_bytes(data)
+    return str(path)
+
+
+JSON_LINES_TEXTS = {
+    "newlines of every kind": '{"a": 1}\r\n{"a": 2}\r{"a": 3}\n\n   \n{"a": "x\\ny"}\r\n',
+    "blank and unicode-blank lines": '\n{"a": 1}\n\t \n\u2028\n\x1c\n{"a": 2}',
+    "unicode line breaks inside values": '{"a": "x\u2028y\x85z\u2029"}\n{"b": "v\\u000b"}\n',
+    "no final newline": '{"a": 1}\n{"b": [1, 2, {"c": null}]}',
+    "not only objects": '[1, 2]\n"text"\n3.5\nnull\n{"a": {"b": {}}}\n',
+    "lines padded with whitespace": '   {"a": 1}   \n\t{"a": 2}\t\r\n',
+    "a line longer than a block": '{"a": 1}\n{"long": "' + "y" * (3 << 20) + '"}\n{"a": 2}\n',
+    "empty": "",
+    "blank only": "\n\n  \r\n",
+}
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.bz2", ".jsonl.xz"])
+@pytest.mark.parametrize("case", sorted(JSON_LINES_TEXTS))
+def test_block_reader_gives_iterabledatas_records(tmp_path, case, suffix):
+    from iterable import open_iterable
+
+    from iterable_dask.core.chunks import unpack
+    from iterable_dask.io.json_lines import fast_records
+    from iterable_dask.io.read_packed import ReadPacked
+    from iterable_dask.io.readers import WholeFile
+
+    path = _write(tmp_path / f"data{suffix}", JSON_LINES_TEXTS[case])
+    with open_iterable(path) as it:
+        expected = list(it)
+    with open_iterable(path) as it:
+        fast = fast_records(it)
+        assert fast is not None  # the block reader is the one under test
+        assert list(fast) == expected
+    assert WholeFile(path)() == expected
+    assert [r for chunk in ReadPacked(WholeFile(path), 2)() for r in unpack(chunk)] == expected
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_block_reader_decodes_as_iterabledata_does(tmp_path, suffix):
+    """An ``encoding`` argument: the same records, or the same error, as iterabledata."""
+    from iterable import open_iterable
+
+    from iterable_dask.core.exceptions import PartitionReadError
+    from iterable_dask.io.readers import WholeFile
+
+    path = _write(tmp_path / f"latin{suffix}", '{"name": "Zoë"}\r\n{"name": "Søren"}\n', encoding="latin-1")
+    args = {"encoding": "latin-1"}
+    try:
+        with open_iterable(path, iterableargs=dict(args)) as it:
+            expected: Any = list(it)
+    except UnicodeDecodeError as e:
+        expected = str(e)
+    if isinstance(expected, str):
+        with pytest.raises(PartitionReadError, match=re.escape(expected)):
+            WholeFile(path, args)()
+    else:
+        assert WholeFile(path, args)() == expected == [{"name": "Zoë"}, {"name": "Søren"}]
+
+
+@pytest.mark.parametrize(
+    "text, position",
+    [
+        ('{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": }\n{"a": 5}\n', 3),
+        ("\ufeff" + '{"a": 1}\n', 0),
+        ('{"a": 1}\n{"a": 2} trailing\n', 1),
+    ],
+    ids=["malformed", "bom", "extra-data"],
+)
+def test_block_reader_leaves_a_bad_line_to_iterabledata(tmp_path, text, position):
+    """The error names the file and iterabledata's own position and error, as without the block reader."""
+    from iterable import open_iterable
+
+    from iterable_dask.core.exceptions import PartitionReadError
+    from iterable_dask.io.read_packed import ReadPacked
+    from iterable_dask.io.readers import WholeFile
+
+    path = _write(tmp_path / "bad.jsonl.gz", text)
+    with open_iterable(path) as it, pytest.raises(Exception) as upstream:
+        list(it)
+    where = f" after record {position}" if position else ""
+    expected = f"Failed to read {path!r}{where}: {type(upstream.value).__name__}: {upstream.value}"
+    for read in (WholeFile(path), ReadPacked(WholeFile(path))):
+        with pytest.raises(PartitionReadError) as error:
+            read()
+        assert str(error.value) == expected
+
+
+def test_block_reader_steps_aside_for_what_it_does_not_handle(tmp_path):
+    from iterable import open_iterable
+
+    from iterable_dask.io.json_lines import fast_records
+
+    path = _write(tmp_path / "a.jsonl", '{"a": 1}\n{"a": 2}\n')
+    with open_iterable(path, iterableargs={"on_error": "skip"}) as it:
+        assert fast_records(it) is None
+    with open_iterable(path) as it:
+        next(it)
+        assert fast_records(it) is None  # already being read
+    with open(path, encoding="utf8") as stream:
+        from iterable.datatypes.jsonl import JSONLinesIterable
+
+        assert fast_records(JSONLinesIterable(stream=stream)) is None
+    with open_iterable(str(tmp_path / "out.jsonl"), mode="w") as it:
+        assert fast_records(it) is None

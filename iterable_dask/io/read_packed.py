@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -13,9 +14,20 @@ from ..core.chunks import PackedChunk, gc_paused, pack_tree
 from ..core.exceptions import PartitionReadError
 from ..core.retry import is_transient, mark_transient
 from .fs import local_input
+from .json_lines import fast_records
 from .readers import WholeFile
 
 __all__ = ["ReadGroupPacked", "ReadPacked"]
+
+
+def _packed(records: Iterator[Any], size: int) -> list[PackedChunk]:
+    chunks: list[PackedChunk] = []
+    while True:
+        with gc_paused:  # parsed records hold no cycles: no collections while building a chunk
+            chunk = list(islice(records, size))
+            if not chunk:
+                return chunks
+            chunks.append(pack_tree(chunk))
 
 
 def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
@@ -25,17 +37,17 @@ def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
     message but not the original itself, which might not unpickle in the caller.
     """
     it = None
-    chunks: list[PackedChunk] = []
     try:
         with local_input(reader.path, reader.storage_options) as local:
             it = open_iterable(local, iterableargs=dict(reader.iterableargs))
-            records = iter(it)
-            while True:
-                with gc_paused:  # parsed records hold no cycles: no collections while building a chunk
-                    chunk = list(islice(records, size))
-                    if not chunk:
-                        return chunks
-                    chunks.append(pack_tree(chunk))
+            fast = fast_records(it)
+            if fast is not None:
+                try:
+                    return _packed(fast, size)
+                except ValueError:  # iterabledata reads it again and names the line
+                    it.close()
+                    it = open_iterable(local, iterableargs=dict(reader.iterableargs))
+            return _packed(iter(it), size)
     except Exception as e:
         pos = getattr(it, "pos", None)
         where = f" after record {pos}" if pos else ""

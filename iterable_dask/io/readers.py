@@ -26,7 +26,7 @@ from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
 from ..core.retry import mark_transient
 from .fs import ALIGN_BLOCK, is_url, local_input, open_input, read_bytes
-from .json_lines import line_decoder
+from .json_lines import fast_records, line_decoder
 
 __all__ = [
     "CSVRange",
@@ -300,6 +300,14 @@ class WholeFile:
         try:
             with local_input(self.path, self.storage_options) as local:
                 it = open_iterable(local, iterableargs=dict(self.iterableargs))
+                fast = fast_records(it)
+                if fast is not None:
+                    try:
+                        with gc_paused:
+                            return list(fast)
+                    except ValueError:  # iterabledata reads it again and names the line
+                        it.close()
+                        it = open_iterable(local, iterableargs=dict(self.iterableargs))
                 return list(it)
         except Exception as e:
             pos = getattr(it, "pos", None)
