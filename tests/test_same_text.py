@@ -17,7 +17,7 @@ import pytest
 from iterable.datatypes.csv import CSVIterable
 
 from iterable_dask.conversion.writers import same_text_writer
-from iterable_dask.io.json_lines import line_decoder
+from iterable_dask.io.records import fast_records, line_decoder
 
 from .helpers import sequential
 
@@ -182,9 +182,9 @@ def test_block_reader_gives_iterabledatas_records(tmp_path, case, suffix):
     from iterable import open_iterable
 
     from iterable_dask.core.chunks import unpack
-    from iterable_dask.io.json_lines import fast_records
     from iterable_dask.io.read_packed import ReadPacked
     from iterable_dask.io.readers import WholeFile
+    from iterable_dask.io.records import fast_records
 
     path = _write(tmp_path / f"data{suffix}", JSON_LINES_TEXTS[case])
     with open_iterable(path) as it:
@@ -250,7 +250,7 @@ def test_block_reader_leaves_a_bad_line_to_iterabledata(tmp_path, text, position
 def test_block_reader_steps_aside_for_what_it_does_not_handle(tmp_path):
     from iterable import open_iterable
 
-    from iterable_dask.io.json_lines import fast_records
+    from iterable_dask.io.records import fast_records
 
     path = _write(tmp_path / "a.jsonl", '{"a": 1}\n{"a": 2}\n')
     with open_iterable(path, iterableargs={"on_error": "skip"}) as it:
@@ -264,3 +264,51 @@ def test_block_reader_steps_aside_for_what_it_does_not_handle(tmp_path):
         assert fast_records(JSONLinesIterable(stream=stream)) is None
     with open_iterable(str(tmp_path / "out.jsonl"), mode="w") as it:
         assert fast_records(it) is None
+
+
+CSV_TEXTS = {
+    "plain": "id,name\n1,a\n2,b\n",
+    "quoted fields and newlines": 'id,text\n1,"a, ""quoted""\nline"\r\n2,plain\r\n',
+    "blank lines and ragged rows": "a,b,c\n1,2,3\n\n4,5\n6,7,8,9,10\n,,\n",
+    "header only": "a,b\n",
+    "empty": "",
+    "blank header": "\n1,2\n",
+    "semicolons": "a;b\n1;2\n",
+    "no final newline": "a,b\n1,2",
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+@pytest.mark.parametrize("case", sorted(CSV_TEXTS))
+def test_csv_batch_reader_gives_iterabledatas_records(tmp_path, case, suffix):
+    from iterable import open_iterable
+
+    from iterable_dask.core.chunks import unpack
+    from iterable_dask.io.read_packed import ReadPacked
+    from iterable_dask.io.readers import WholeFile
+
+    path = _write(tmp_path / f"data{suffix}", CSV_TEXTS[case])
+    for args in ({}, {"delimiter": ";"}):
+        with open_iterable(path, iterableargs=dict(args)) as it:
+            expected = list(it)
+        with open_iterable(path, iterableargs=dict(args)) as it:
+            fast = fast_records(it)
+            assert fast is not None  # the batch reader is the one under test
+            assert list(fast) == expected
+        assert WholeFile(path, args)() == expected
+        assert [r for chunk in ReadPacked(WholeFile(path, args), 2)() for r in unpack(chunk)] == expected
+
+
+def test_csv_batch_reader_leaves_a_bad_row_to_iterabledata(tmp_path):
+    from iterable import open_iterable
+
+    from iterable_dask.core.exceptions import PartitionReadError
+    from iterable_dask.io.readers import WholeFile
+
+    path = _write(tmp_path / "bad.csv", 'a,b\n1,2\n3,"unterminated\n' + "x" * (200 << 10) + "\n")
+    with open_iterable(path) as it, pytest.raises(Exception) as upstream:
+        list(it)  # the field is over the csv module's limit
+    expected = f"Failed to read {path!r} after record 1: {type(upstream.value).__name__}: {upstream.value}"
+    with pytest.raises(PartitionReadError) as error:
+        WholeFile(path)()
+    assert str(error.value) == expected

@@ -14,8 +14,8 @@ from ..core.chunks import PackedChunk, gc_paused, pack_tree
 from ..core.exceptions import PartitionReadError
 from ..core.retry import is_transient, mark_transient
 from .fs import local_input
-from .json_lines import fast_records
 from .readers import WholeFile
+from .records import fast_records
 
 __all__ = ["ReadGroupPacked", "ReadPacked"]
 
@@ -44,7 +44,7 @@ def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
             if fast is not None:
                 try:
                     return _packed(fast, size)
-                except ValueError:  # iterabledata reads it again and names the line
+                except Exception:  # iterabledata reads it again and names the line
                     it.close()
                     it = open_iterable(local, iterableargs=dict(reader.iterableargs))
             return _packed(iter(it), size)

@@ -26,7 +26,7 @@ from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
 from ..core.retry import mark_transient
 from .fs import ALIGN_BLOCK, is_url, local_input, open_input, read_bytes
-from .json_lines import fast_records, line_decoder
+from .records import fast_records, line_decoder, rows_to_dicts
 
 __all__ = [
     "CSVRange",
@@ -189,27 +189,6 @@ class CSVRange:
         return rows_to_dicts(rows, self.fieldnames)
 
 
-def rows_to_dicts(rows: list[list[str]], fieldnames: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Dicts as :class:`csv.DictReader` makes them: blank rows skipped, extras under ``None``, missing as None."""
-    names = list(fieldnames)
-    lf = len(names)
-    if all(len(row) == lf for row in rows):  # the common case, with no blank or ragged row
-        return [dict(zip(names, row, strict=True)) for row in rows] if lf else []
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        if not row:
-            continue
-        lr = len(row)
-        d = dict(zip(names, row, strict=False))
-        if lf < lr:
-            d[None] = row[lf:]
-        elif lf > lr:
-            for key in names[lr:]:
-                d[key] = None
-        out.append(d)
-    return out
-
-
 #: Line breaks to str.splitlines but not to a text file: \v \f \x1c \x1d \x1e \x85 \u2028 \u2029.
 _EXOTIC_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -305,7 +284,7 @@ class WholeFile:
                     try:
                         with gc_paused:
                             return list(fast)
-                    except ValueError:  # iterabledata reads it again and names the line
+                    except Exception:  # iterabledata reads it again and names the line
                         it.close()
                         it = open_iterable(local, iterableargs=dict(self.iterableargs))
                 return list(it)
