@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 from typing import Any
 
@@ -312,3 +313,49 @@ def test_csv_batch_reader_leaves_a_bad_row_to_iterabledata(tmp_path):
     with pytest.raises(PartitionReadError) as error:
         WholeFile(path)()
     assert str(error.value) == expected
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("bad.jsonl", '{"a": 1}\n{"a": 2}\n{"a": }\n{"a": 4}\n'),
+        ("bad.jsonl.gz", '{"a": 1}\n\ufeff{"a": 2}\n'),
+        ("bad.csv", 'a,b\n1,2\n3,"open\n' + "x" * (200 << 10) + "\n"),
+    ],
+)
+def test_a_conversion_names_iterabledatas_error_for_a_bad_small_file(tmp_path, name, text):
+    """Small files are read by the fast readers; a bad one is read again by iterabledata, whose error is reported."""
+    from iterable.convert.core import convert as upstream_convert
+
+    from iterable_dask.conversion.tasks import ConvertOptions, FileTask, conversion_error
+    from iterable_dask.core.exceptions import FileConversionError
+
+    source = _write(tmp_path / name, text)
+    target = str(tmp_path / "out.parquet")
+    with pytest.raises(Exception) as upstream:
+        upstream_convert(source, str(tmp_path / "theirs.parquet"))
+    result = FileTask(source, target, "job", ConvertOptions(columnar=False))()
+    assert isinstance(result, FileConversionError)
+    assert str(result) == str(conversion_error(source, target, upstream.value))
+    leftovers = {name, "theirs.parquet"}  # iterabledata leaves its partial output; ours leaves nothing
+    assert set(os.listdir(tmp_path)) <= leftovers and name in os.listdir(tmp_path)
+
+
+def test_a_small_file_converts_as_iterabledata_does(tmp_path):
+    from iterable.convert.core import convert as upstream_convert
+
+    from iterable_dask.conversion.tasks import ConvertOptions, FileTask
+
+    for name, text in [
+        ("s.csv", CSV_TEXTS["blank lines and ragged rows"]),
+        ("s.jsonl.gz", JSON_LINES_TEXTS["not only objects"]),
+    ]:
+        source = _write(tmp_path / name, text)
+        for ext in ("jsonl", "csv"):
+            if name.endswith("jsonl.gz") and ext == "csv":
+                continue  # iterabledata cannot write non-dict records to CSV either way
+            ours, theirs = tmp_path / f"ours-{name}.{ext}", tmp_path / f"theirs-{name}.{ext}"
+            result = FileTask(source, str(ours), "job", ConvertOptions())()
+            upstream = upstream_convert(source, str(theirs))
+            assert (result.rows_in, result.rows_out) == (upstream.rows_in, upstream.rows_out)
+            assert ours.read_bytes() == theirs.read_bytes()

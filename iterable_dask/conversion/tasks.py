@@ -60,10 +60,12 @@ from ..io.columnar import ColumnarUnavailable, convert_columnar, path_kind
 from ..io.fs import local_input, scratch_dir
 from ..io.read import plan_source_iterable
 from ..io.readers import CSVRange, JSONLinesRange
+from ..io.records import fast_records
 from .writers import same_text_writer
 
 __all__ = [
     "ConvertOptions",
+    "FastReadFailed",
     "FileTask",
     "conversion_error",
     "convert_rows",
@@ -235,13 +237,30 @@ def iter_ranges(readers: list[Any] | tuple[Any, ...], head: list[Any] | None = N
         yield from (head if i == 0 and head is not None else reader())
 
 
-def convert_rows(source: str, target: str, tmp: str, o: ConvertOptions, split_reads: bool = True) -> ConversionResult:
+class FastReadFailed(Exception):
+    """A fast reader (:func:`~iterable_dask.io.records.fast_records`) raised: convert again with iterabledata's."""
+
+
+def _guarded(records: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from records
+    except Exception as e:
+        raise FastReadFailed(f"{type(e).__name__}: {e}") from None
+
+
+def convert_rows(
+    source: str, target: str, tmp: str, o: ConvertOptions, split_reads: bool = True, fast_reads: bool = True
+) -> ConversionResult:
     """iterabledata's ``convert(source, target)`` row path, writing ``tmp`` (named like ``target``).
 
     With ``split_reads``, plain CSV, TSV and JSON Lines sources are read by
     the byte-range readers, which give iterabledata's records faster; they
     raise :class:`UnsplittableFileError` on a quoted newline across ranges,
-    and the caller then runs this again without them.
+    and the caller then runs this again without them. With ``fast_reads``,
+    other CSV and JSON Lines sources (small ones, compressed ones) are read
+    through :func:`~iterable_dask.io.records.fast_records`; should that
+    raise, :class:`FastReadFailed` tells the caller to run this again
+    without it, so iterabledata's reader names the error.
     """
     metrics = _ConvertMetrics(start_time=time.time())
     src_args = dict(o.iterableargs)
@@ -290,7 +309,11 @@ def convert_rows(source: str, target: str, tmp: str, o: ConvertOptions, split_re
                 metrics.rows_read = metrics.rows_written = 0
                 _run_write_loop(it_in, it_out, keys, **loop)
         else:
-            records = it_in if readers is None else iter_ranges(readers, head)
+            fast = fast_records(it_in) if readers is None and fast_reads else None
+            if fast is not None:
+                records: Any = _guarded(fast)
+            else:
+                records = it_in if readers is None else iter_ranges(readers, head)
             _run_write_loop(records, same_text_writer(it_out), keys, **loop)
         _close_quietly(it_out, "Error closing output file", metrics.errors)
         it_out = None
@@ -335,10 +358,15 @@ class FileTask:
                 if not self.rows:
                     raise ColumnarUnavailable(str(e)) from None
                 logger.debug("Columnar path unavailable for %r: %s", self.source, e)
+        split = True
         try:
-            return convert_rows(source, self.target, tmp, o)
-        except UnsplittableFileError:
-            return convert_rows(source, self.target, tmp, o, split_reads=False)
+            try:
+                return convert_rows(source, self.target, tmp, o)
+            except UnsplittableFileError:  # a quoted newline across ranges: the file as one stream
+                split = False
+                return convert_rows(source, self.target, tmp, o, split_reads=False)
+        except FastReadFailed:  # iterabledata's own reader, which names the error (or reads what we did not)
+            return convert_rows(source, self.target, tmp, o, split_reads=split, fast_reads=False)
 
     def _convert_empty(self, source: str, tmp: str) -> ConversionResult:
         """A source without records: the very output iterabledata's ``convert`` writes (empty, or a header)."""
