@@ -384,3 +384,43 @@ def test_a_few_big_compressed_files_are_not_grouped_into_one_task(tmp_path):
     with dask.config.set({"iterable-dask.workers": 2}):
         parts = plan_partitions(paths)  # each far below the 32 MiB blocksize
     assert [p.path for p in parts] == paths
+
+
+def test_many_small_files_make_balanced_partitions(tmp_path):
+    """2000-odd small files on 2 threads: 8 partitions of about equal bytes, not 8 full ones and a small ninth."""
+    from iterable_dask.io.readers import FileGroup
+
+    paths = []
+    for i in range(203):
+        path = tmp_path / f"f{i:03d}.csv"
+        path.write_text("id,v\n" + "".join(f"{j},{'x' * (i % 13)}\n" for j in range(5 + i % 7)))
+        paths.append(str(path))
+    with dask.config.set({"iterable-dask.workers": 2}):
+        parts = plan_partitions(str(tmp_path / "*.csv"))
+    assert all(isinstance(p, FileGroup) for p in parts) and len(parts) == 8
+    assert [q for p in parts for q in p.paths] == paths  # in order, each once
+    costs = [sum(os.path.getsize(q) + 65536 for q in p.paths) for p in parts]  # the default open cost
+    assert max(costs) - min(costs) <= 2 * (max(os.path.getsize(q) for q in paths) + 65536)  # within two files
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    weights=st.lists(st.integers(min_value=0, max_value=10_000), max_size=60),
+    runs=st.integers(min_value=1, max_value=20),
+    target=st.one_of(st.none(), st.integers(min_value=1, max_value=30_000)),
+)
+def test_runs_are_consecutive_complete_and_within_target(weights, runs, target):
+    from iterable_dask.core.runs import run_ids
+
+    ids = run_ids(weights, runs, target)
+    assert len(ids) == len(weights)
+    if not weights:
+        return
+    assert ids[0] == 0 and all(b - a in (0, 1) for a, b in itertools.pairwise(ids))  # consecutive, in order
+    assert ids[-1] + 1 >= min(runs, len(weights))  # every run used while there are items for it
+    if target is None:
+        assert ids[-1] + 1 == min(runs, len(weights))
+    else:
+        for run in set(ids):
+            members = [w for w, i in zip(weights, ids, strict=True) if i == run]
+            assert len(members) == 1 or sum(members) <= target

@@ -23,6 +23,7 @@ from ..core import config
 from ..core.exceptions import FileConversionError
 from ..core.lost import worker_stopping
 from ..core.retry import backoff
+from ..core.runs import run_count, run_ids
 from ..io.fs import file_size
 from .tasks import FileTask
 
@@ -77,9 +78,9 @@ def plan_batches(
 ) -> Iterator[list[tuple[int, str, str]]]:
     """Runs of consecutive ``(index, source, target)`` whose bytes (plus an open cost each) fill one task.
 
-    A file bigger than the task size is a task of its own. The task size is
-    ``iterable-dask.files.target-bytes``, or less: the total spread over
-    ``TASKS_PER_THREAD`` tasks per worker thread, but never under one open cost.
+    At least ``TASKS_PER_THREAD`` tasks per worker thread, more where
+    ``iterable-dask.files.target-bytes`` caps a task, balanced by bytes
+    (:mod:`iterable_dask.core.runs`); a file bigger than a task is a task of its own.
     """
     target, open_cost = config.file_grouping()
     sizes = []
@@ -88,14 +89,14 @@ def plan_batches(
             sizes.append(file_size(source, storage_options) + open_cost)
         except (OSError, ValueError):  # its task reports what is wrong with it
             sizes.append(open_cost)
-    per_task = max(open_cost, min(target, sum(sizes) // max(1, threads * TASKS_PER_THREAD)))
+    runs = run_count(sum(sizes), target, len(sizes), max(1, threads) * TASKS_PER_THREAD)
     batch: list[tuple[int, str, str]] = []
-    filled = 0
-    for item, size in zip(todo, sizes, strict=True):
-        if batch and filled + size > per_task:
+    current = None
+    for item, run in zip(todo, run_ids(sizes, runs, target), strict=True):
+        if batch and run != current:
             yield batch
-            batch, filled = [], 0
+            batch = []
+        current = run
         batch.append(item)
-        filled += size
     if batch:
         yield batch

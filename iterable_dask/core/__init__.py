@@ -4,8 +4,8 @@ Holds cluster resolution (:mod:`.cluster`), the ``iterable-dask`` config
 namespace with its YAML defaults and schema (:mod:`.config`), chunk
 serialization (:mod:`.chunks`), the bounded task window (:mod:`.window`),
 progress reporting (:mod:`.progress`), the task names (:mod:`.names`), what a
-call does when its scheduler is lost (:mod:`.lost`) and the exceptions
-(:mod:`.exceptions`).
+call does when its scheduler is lost (:mod:`.lost`), balanced runs of files
+for tasks (:mod:`.runs`) and the exceptions (:mod:`.exceptions`).
 
 May import: nothing else in iterable_dask.
 """

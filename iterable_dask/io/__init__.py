@@ -1,7 +1,8 @@
 """io: records in and out of files, as bag partitions or parallel streams.
 
 Holds source expansion (:mod:`.sources`), the picklable partition readers
-the workers run (:mod:`.readers`), partition planning with
+the workers run (:mod:`.readers`), iterabledata's records read with less
+work per record (:mod:`.records`), partition planning with
 :func:`read_bag` (:mod:`.read`), :func:`write_bag` (:mod:`.write`), the
 pyarrow columnar fast path (:mod:`.columnar`), atomic outputs
 (:mod:`.atomic`), and :func:`parallel_read` / :func:`parallel_write` with

@@ -23,6 +23,7 @@ from ..core import config
 from ..core.lost import cancel_quietly
 from ..core.names import READ_SOURCE, task_key
 from ..core.retry import Retrying
+from ..core.runs import run_count, run_ids
 from .fs import file_size, local_input
 from .read import plan_sized
 from .read_packed import ReadGroupPacked, ReadPacked
@@ -197,9 +198,10 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
     for idx in indices:  # at least TASKS_PER_THREAD tasks per thread: a few big gzip files stay apart
         with contextlib.suppress(OSError, ValueError):
             sizes[idx] = file_size(state.sources[idx], state.storage_options)
-    groupable = [size + open_cost for size in sizes.values()]
+    weights = [size + open_cost for size in sizes.values()]
     threads = max(1, sum(client.nthreads().values()))
-    target = min(target, max(open_cost, sum(groupable) // (threads * TASKS_PER_THREAD)))
+    runs = run_count(sum(weights), target, len(weights), threads * TASKS_PER_THREAD)
+    run_of = dict(zip(sizes, run_ids(weights, runs, target), strict=True))  # balanced runs of small files
     group: list[tuple[int, WholeFile]] = []
 
     def submit(idx: Any, task: Any) -> list[Any]:
@@ -218,11 +220,11 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
         return submit(idxs, ReadGroupPacked(readers, state.chunk))
 
     def plan() -> Iterator[list[Any]]:
-        cost = 0
+        current = None
         for idx in indices:
             try:
                 source, so = state.sources[idx], state.storage_options
-                parts, size = plan_sized(source, limit, state.iterableargs, so, sizes.get(idx))
+                parts, _ = plan_sized(source, limit, state.iterableargs, so, sizes.get(idx))
             except Exception as e:
                 if group:
                     yield close_group()
@@ -230,16 +232,14 @@ def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, 
                 yield [idx, None, e]
                 continue
             counts[idx] = len(parts)
-            if limit is not None and size is not None and len(parts) == 1 and type(parts[0]) is WholeFile:
-                if group and cost + size + open_cost > target:
+            if limit is not None and idx in run_of and len(parts) == 1 and type(parts[0]) is WholeFile:
+                if group and run_of[idx] != current:
                     yield close_group()
-                    cost = 0
+                current = run_of[idx]
                 group.append((idx, parts[0]))
-                cost += size + open_cost
                 continue
             if group:
                 yield close_group()
-                cost = 0
             if not parts:
                 yield [idx, None, None]
             for part in parts:

@@ -25,6 +25,7 @@ from iterable.helpers.detect import open_iterable
 from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
 from ..core.retry import mark_transient
+from ..core.runs import run_count, run_ids
 from .fs import ALIGN_BLOCK, is_url, local_input, open_input, read_bytes
 from .records import fast_records, line_decoder, rows_to_dicts
 
@@ -348,16 +349,19 @@ def group_small_files(
     ``planned`` holds each source's partitions and its size. A file counts its
     size plus ``open_cost``; files that split into ranges (or were read in the
     caller) stay as they are and close the group before them, so order holds.
-    With ``threads``, a group holds at most the groupable bytes spread over
-    ``TASKS_PER_THREAD`` tasks per thread (Spark's rule for packing splits):
-    eight 4 MB gzip files on 2 threads stay 8 tasks, not one.
+    The groupable files are cut into ``k`` runs of about equal cost, ``k``
+    being the fewest that keep each run within ``target_bytes`` and, with
+    ``threads``, at least ``TASKS_PER_THREAD`` per thread (Spark's rule for
+    packing splits): eight 4 MB gzip files on 2 threads stay 8 tasks, not one,
+    and 2000 small files on 2 threads make 8 tasks of even cost, not 8 full
+    ones and a remainder that leaves one worker idle at the end.
     """
-    if threads:
-        total = sum(size + open_cost for parts, size in planned if size is not None and len(parts) == 1)
-        target_bytes = min(target_bytes, max(open_cost, total // (threads * TASKS_PER_THREAD)))
+    weights = [size + open_cost for parts, size in planned if _groupable(parts, size)]  # type: ignore[operator]
+    min_runs = threads * TASKS_PER_THREAD if threads else 1
+    runs = iter(run_ids(weights, run_count(sum(weights), target_bytes, len(weights), min_runs), target_bytes))
     out: list[Any] = []
     group: list[WholeFile] = []
-    cost = 0
+    current = None
 
     def close() -> None:
         if len(group) > 1:
@@ -367,19 +371,21 @@ def group_small_files(
         group.clear()
 
     for parts, size in planned:
-        if size is None or len(parts) != 1 or type(parts[0]) is not WholeFile:
+        if not _groupable(parts, size):
             close()
-            cost = 0
             out.extend(parts)
             continue
-        weight = size + open_cost
-        if group and cost + weight > target_bytes:
+        run = next(runs)
+        if run != current:
             close()
-            cost = 0
+            current = run
         group.append(parts[0])
-        cost += weight
     close()
     return out
+
+
+def _groupable(parts: list[Any], size: int | None) -> bool:
+    return size is not None and len(parts) == 1 and type(parts[0]) is WholeFile
 
 
 @dataclass(frozen=True)
