@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import dask
 import dask.bag as db
@@ -109,6 +110,18 @@ def _worker_page(worker: dict, page: str) -> int:
         return e.code
 
 
+def _profiling(dask_worker: Any) -> bool:
+    return "profile" in dask_worker.periodic_callbacks
+
+
+def test_embedded_workers_profile_when_asked():
+    with dask.config.set({"iterable-dask.embedded-cluster.worker-profile": True}):
+        client = get_client(workers=2)
+        assert list(client.run(_profiling).values()) == [True, True]
+    iterable_dask.close_embedded_clusters()
+    assert dask.config.get("distributed.worker.profile.enabled")  # the caller's own setting is untouched
+
+
 def test_embedded_cluster_is_lazy_reused_and_bound_to_localhost():
     settings = {"iterable-dask.embedded-cluster.dashboard-address": "127.0.0.1:0"}
     with dask.config.set({**settings, "iterable-dask.embedded-cluster.worker-dashboards": True}):
@@ -121,6 +134,7 @@ def test_embedded_cluster_is_lazy_reused_and_bound_to_localhost():
         assert len(info["workers"]) == 2
         assert all(w["nthreads"] == 1 for w in info["workers"].values())
         assert [_worker_page(w, "status") for w in info["workers"].values()] == [200, 200]
+        assert list(c1.run(_profiling).values()) == [False, False]  # no statistical profiler by default
         assert c1.scheduler.address.startswith("tcp://127.0.0.1:")
         assert all(addr.startswith("tcp://127.0.0.1:") for addr in info["workers"])
         # Every socket the scheduler, the workers and their dashboards listen on is loopback.

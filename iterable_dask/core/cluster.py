@@ -193,7 +193,10 @@ def _start_local_cluster(workers: int, mode: str, **kwargs: Any) -> LocalCluster
         # One process: workers talk in-process (no socket, no serialization); only the dashboard listens.
         options.update(n_workers=1, threads_per_worker=workers, processes=False)
     options.update(kwargs)
-    return LocalCluster(**options)
+    # The workers read this at start (a nanny hands its config to the process it spawns).
+    profile = {"distributed.worker.profile.enabled": bool(config.get("embedded-cluster.worker-profile"))}
+    with dask.config.set(profile):
+        return LocalCluster(**options)
 
 
 def get_client(
