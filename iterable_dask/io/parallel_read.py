@@ -233,10 +233,10 @@ def parallel_read(
     disks: 8 sources that wait read 7x faster with 8 threads) but not
     parsing, which holds the GIL; for local files that are parsed (JSON,
     CSV) thread mode is slower than a plain loop. Process mode parses on
-    Dask workers; on 2 cores it roughly matches a sequential read of gzip
-    JSON Lines (rebuilding the records here costs about a third of parsing
-    them), so use it with more cores or costlier formats
-    (``benchmarks/bench_parallel_read.py``).
+    Dask workers; on 2 cores it reads gzip JSON Lines 1.1-1.7x faster than
+    a sequential loop (rebuilding the records here costs about a quarter of
+    parsing them, and shares the cores with the workers), more with more
+    cores or costlier formats (``benchmarks/bench_parallel_read.py``).
 
     Parameters
     ----------
