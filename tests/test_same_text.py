@@ -359,3 +359,47 @@ def test_a_small_file_converts_as_iterabledata_does(tmp_path):
             upstream = upstream_convert(source, str(theirs))
             assert (result.rows_in, result.rows_out) == (upstream.rows_in, upstream.rows_out)
             assert ours.read_bytes() == theirs.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name, text, good",
+    [
+        ("bad.jsonl.gz", '{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": }\n{"a": 5}\n', 3),
+        ("bad.csv", 'a,b\n1,2\n3,4\n5,"open\n' + "x" * (200 << 10) + "\n", 2),
+    ],
+)
+def test_records_of_hands_on_the_good_records_then_iterabledatas_error(tmp_path, name, text, good):
+    """A consumer that cannot start over gets iterabledata's records, then iterabledata's own error."""
+    from iterable import open_iterable
+
+    from iterable_dask.io.records import records_of
+
+    path = _write(tmp_path / name, text)
+    expected, upstream = [], None
+    with open_iterable(path) as it:
+        try:
+            for record in it:
+                expected.append(record)
+        except Exception as e:
+            upstream = e
+    assert upstream is not None and len(expected) == good
+    got = []
+    with open_iterable(path) as it:
+        assert fast_records(it) is not None
+    with open_iterable(path) as it, pytest.raises(type(upstream)) as error:
+        for record in records_of(it, lambda: open_iterable(path)):
+            got.append(record)
+    assert got == expected and str(error.value) == str(upstream)
+
+
+def test_thread_mode_parallel_read_names_iterabledatas_error_after_the_good_records(tmp_path):
+    import iterable_dask
+    from iterable_dask import SourceReadError
+
+    bad = _write(tmp_path / "bad.jsonl", '{"a": 1}\n{"a": 2}\n{"a": }\n')
+    with pytest.raises(SourceReadError) as error:
+        got = []
+        for record in iterable_dask.parallel_read([bad], mode="thread"):
+            got.append(record)
+    assert got == [{"a": 1}, {"a": 2}]
+    assert type(error.value.__cause__).__name__ == "FormatParseError" and bad in str(error.value)

@@ -28,6 +28,7 @@ from .fs import file_size, local_input
 from .read import plan_sized
 from .read_packed import ReadGroupPacked, ReadPacked
 from .readers import TASKS_PER_THREAD, WholeFile
+from .records import records_of
 
 if TYPE_CHECKING:
     from .parallel_read import ParallelReader
@@ -147,10 +148,15 @@ def read_source(state: State, idx: int) -> None:
             return
         if owned:
             local = stack.enter_context(local_input(source, state.storage_options))
-            it = open_iterable(local, iterableargs=dict(state.iterableargs))
+
+            def reopen() -> Any:
+                return open_iterable(local, iterableargs=dict(state.iterableargs))
+
+            it = reopen()
+            records = stack.enter_context(contextlib.closing(records_of(it, reopen)))
         else:
             it = source
-        records = iter(it)
+            records = iter(it)
         size = state.chunk
         while not state.stop.is_set():
             chunk = []

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from typing import Any
 from iterable.datatypes.csv import CSVIterable
 from iterable.datatypes.jsonl import JSONLinesIterable
 
-__all__ = ["fast_records", "line_decoder", "rows_to_dicts"]
+__all__ = ["fast_records", "line_decoder", "records_of", "rows_to_dicts"]
 
 #: Characters of decoded text read per call (JSON Lines).
 BLOCK = 1 << 20
@@ -116,6 +117,37 @@ def fast_records(it: Any) -> Iterator[Any] | None:
     if type(it) is CSVIterable and fresh and reader.restkey is None and reader.restval is None:
         return _csv(reader)
     return None
+
+
+def records_of(it: Any, reopen: Callable[[], Any]) -> Iterator[Any]:
+    """The records of ``it``, just opened by ``reopen()``: by :func:`fast_records` where it reads them.
+
+    Should the fast reader raise after ``n`` records, the file is opened again
+    and iterabledata's own reader skips ``n`` records and goes on from there,
+    raising its own error at the bad line (or, should the fast reader ever
+    disagree, giving the rest of the records). For a consumer that cannot
+    start over (records already handed on); ``it`` stays the caller's to close.
+    """
+    fast = fast_records(it)
+    if fast is None:
+        yield from it
+        return
+    n = 0
+    try:
+        for n, record in enumerate(fast, 1):  # noqa: B007 (n counts what was handed on)
+            yield record
+        return
+    except Exception:
+        pass  # below, outside the handler: iterabledata's error carries no context of ours
+    again = reopen()
+    try:
+        records = iter(again)
+        for _ in islice(records, n):
+            pass
+        yield from records
+    finally:
+        with contextlib.suppress(Exception):
+            again.close()
 
 
 def _csv(reader: csv.DictReader) -> Iterator[dict[str, Any]]:
