@@ -259,6 +259,8 @@ def test_block_reader_steps_aside_for_what_it_does_not_handle(tmp_path):
     with open_iterable(path) as it:
         next(it)
         assert fast_records(it) is None  # already being read
+        it.reset()
+        assert fast_records(it) is not None  # rewound (its pos stays 1: iterabledata's reset keeps it)
     with open(path, encoding="utf8") as stream:
         from iterable.datatypes.jsonl import JSONLinesIterable
 
@@ -346,13 +348,17 @@ def test_a_small_file_converts_as_iterabledata_does(tmp_path):
 
     from iterable_dask.conversion.tasks import ConvertOptions, FileTask
 
-    for name, text in [
+    records = '{"a": 1, "b": "x,y"}\r\n{"b": "z", "c": 2}\n\n  {"a": 3}\n'
+    cases = [
         ("s.csv", CSV_TEXTS["blank lines and ragged rows"]),
         ("s.jsonl.gz", JSON_LINES_TEXTS["not only objects"]),
-    ]:
+        ("d.jsonl", records),  # to CSV: keys scanned, the source rewound, then read by the fast reader
+        ("d.jsonl.gz", records),
+    ]
+    for name, text in cases:
         source = _write(tmp_path / name, text)
         for ext in ("jsonl", "csv"):
-            if name.endswith("jsonl.gz") and ext == "csv":
+            if name == "s.jsonl.gz" and ext == "csv":
                 continue  # iterabledata cannot write non-dict records to CSV either way
             ours, theirs = tmp_path / f"ours-{name}.{ext}", tmp_path / f"theirs-{name}.{ext}"
             result = FileTask(source, str(ours), "job", ConvertOptions())()

@@ -145,3 +145,16 @@ def test_a_closed_comm_before_the_client_notices_is_a_lost_scheduler(doomed_clus
         killer.start()  # the kill races the check: the client has not noticed yet
         assert scheduler_lost(client, reset)
         killer.join()
+
+
+def test_a_cancellation_with_its_reason_is_judged_at_once(client):
+    """A future cancelled for a reason of its own (here, the caller's) is no lost scheduler, and no wait."""
+    from iterable_dask.core import lost
+
+    future = client.submit(time.sleep, 60, pure=False)
+    future.cancel(reason="the caller changed its mind")
+    with pytest.raises(Exception) as error:
+        future.result(timeout=60)
+    start = time.monotonic()
+    assert not lost.scheduler_lost(client, error.value)
+    assert time.monotonic() - start < lost.NOTICE_GRACE  # decided without the grace a closed comm gets

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import logging
 import threading
 import time
@@ -192,10 +193,15 @@ def _start_local_cluster(workers: int, mode: str, **kwargs: Any) -> LocalCluster
     else:
         # One process: workers talk in-process (no socket, no serialization); only the dashboard listens.
         options.update(n_workers=1, threads_per_worker=workers, processes=False)
+    profile = bool(config.get("embedded-cluster.worker-profile"))
+    if mode == "process":  # the nanny hands the worker process its config (merged one level deep)
+        section = copy.deepcopy(dask.config.get("distributed"))
+        section.setdefault("worker", {}).setdefault("profile", {})["enabled"] = profile
+        options.update(config={"distributed": section})
     options.update(kwargs)
-    # The workers read this at start (a nanny hands its config to the process it spawns).
-    profile = {"distributed.worker.profile.enabled": bool(config.get("embedded-cluster.worker-profile"))}
-    with dask.config.set(profile):
+    if mode == "process":
+        return LocalCluster(**options)
+    with dask.config.set({"distributed.worker.profile.enabled": profile}):  # an in-process worker reads it at start
         return LocalCluster(**options)
 
 

@@ -71,6 +71,15 @@ def _lost_reason(error: BaseException) -> bool:
     return any(getattr(group, "reason", None) == LOST_REASON for group in groups)
 
 
+def _other_reason(error: BaseException) -> bool:
+    """A cancellation that says why, and not because the scheduler was lost (a user's cancel, say)."""
+    reason = getattr(error, "reason", None)
+    if reason is not None:
+        return reason != LOST_REASON
+    groups = getattr(error, "error_groups", None) or ()
+    return bool(groups) and all(getattr(g, "reason", None) not in (None, LOST_REASON) for g in groups)
+
+
 def scheduler_lost(client: Any, error: BaseException) -> bool:
     """Whether ``error``, raised while waiting on ``client``, means that its scheduler was lost.
 
@@ -87,9 +96,11 @@ def scheduler_lost(client: Any, error: BaseException) -> bool:
         if _lost_reason(current):
             return True
         comm_error = comm_error or isinstance(current, _COMM_ERRORS)
-        closed_comm = closed_comm or isinstance(current, (CommClosedError, CancelledError))
+        closed_comm = closed_comm or isinstance(current, CommClosedError)
+        closed_comm = closed_comm or (isinstance(current, CancelledError) and not _other_reason(current))
         current = current.__cause__
-    # A task's own OSError (a missing file) is judged at once; a closed comm gets the grace.
+    # A task's own OSError (a missing file) or a cancellation with its reason is judged at
+    # once; a closed comm or a cancellation without a reason gets the grace.
     return comm_error and _noticed_lost(client, NOTICE_GRACE if closed_comm else 0.0)
 
 

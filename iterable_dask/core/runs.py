@@ -43,7 +43,11 @@ def run_ids(weights: list[int], runs: int, target: int | None = None) -> list[in
     [0, 1, 1, 1, 1, 1]
     >>> run_ids([10, 12, 9, 11], 4)
     [0, 1, 2, 3]
+    >>> run_ids([0] * 8, 4)
+    [0, 0, 1, 1, 2, 2, 3, 3]
     """
+    if not any(weights):  # nothing to weigh (empty files, no open cost): count the items
+        weights = [1] * len(weights)
     out: list[int] = []
     left = sum(weights)
     run = -1

@@ -103,15 +103,16 @@ def fast_records(it: Any) -> Iterator[Any] | None:
     iterabledata read it, which raises its own error naming the line (or,
     should this reader ever disagree, gives its records).
     """
-    if getattr(it, "mode", None) != "r" or getattr(it, "pos", 0):
+    if getattr(it, "mode", None) != "r":
         return None
     if not getattr(it, "filename", None) and getattr(it, "codec", None) is None:  # a caller's stream
         return None
     unusual = getattr(it, "_validation_hooks", None) or getattr(it, "_read_ahead_enabled", False)
     if unusual or getattr(it, "_on_error", None) != "raise":
         return None
+    # Nothing read yet (since opening, or since reset(): which leaves a JSON Lines iterable's pos as it was).
     if type(it) is JSONLinesIterable and hasattr(getattr(it, "fobj", None), "read"):
-        return _json_lines(it.fobj)
+        return _json_lines(it.fobj) if getattr(it, "_current_line_number", None) == 0 else None
     reader = getattr(it, "reader", None)
     fresh = type(reader) is csv.DictReader and reader.line_num == 0
     if type(it) is CSVIterable and fresh and reader.restkey is None and reader.restval is None:
