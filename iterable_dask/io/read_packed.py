@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from typing import Any
 
-from iterable.helpers.detect import open_iterable
-
 from ..core.chunks import PackedChunk, gc_paused, pack_tree
 from ..core.exceptions import PartitionReadError
-from ..core.retry import is_transient, mark_transient
-from .fs import local_input
+from ..core.retry import is_transient
 from .readers import WholeFile
-from .records import fast_records
 
 __all__ = ["ReadGroupPacked", "ReadPacked"]
 
@@ -31,35 +27,8 @@ def _packed(records: Iterator[Any], size: int) -> list[PackedChunk]:
 
 
 def _whole_file_chunks(reader: WholeFile, size: int) -> list[PackedChunk]:
-    """:class:`WholeFile`'s records, packed ``size`` at a time while reading (no list of every record).
-
-    A failure is a :class:`PartitionReadError` holding the original's type and
-    message but not the original itself, which might not unpickle in the caller.
-    """
-    it = None
-    try:
-        with local_input(reader.path, reader.storage_options) as local:
-            it = open_iterable(local, iterableargs=dict(reader.iterableargs))
-            fast = fast_records(it)
-            if fast is not None:
-                try:
-                    return _packed(fast, size)
-                except Exception:  # iterabledata reads it again and names the line
-                    it.close()
-                    it = open_iterable(local, iterableargs=dict(reader.iterableargs))
-            return _packed(iter(it), size)
-    except Exception as e:
-        pos = getattr(it, "pos", None)
-        where = f" after record {pos}" if pos else ""
-        error = PartitionReadError(
-            f"Failed to read {reader.path!r}{where}: {type(e).__name__}: {e}", filename=reader.path
-        )
-        mark_transient(error, e)
-    finally:
-        if it is not None:
-            with contextlib.suppress(Exception):
-                it.close()
-    raise error  # outside the except block: no cause or context crosses the wire
+    """:class:`WholeFile`'s records, packed ``size`` at a time while reading (no list of every record)."""
+    return reader.read(partial(_packed, size=size))
 
 
 @dataclass(frozen=True)

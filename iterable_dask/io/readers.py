@@ -16,9 +16,10 @@ import contextlib
 import csv
 import io
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 from iterable.helpers.detect import open_iterable
 
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 _SENTINEL_LINE = ("\n",)
+T = TypeVar("T")
 
 
 def align_to_line(f: Any, pos: int, floor: int, size: int) -> int:
@@ -267,6 +269,11 @@ class ParquetRowGroups:
             ) from e
 
 
+def _listed(records: Iterator[Any]) -> list[Any]:
+    with gc_paused:  # parsed records hold no cycles: no collections while building the list
+        return list(records)
+
+
 @dataclass(frozen=True)
 class WholeFile:
     """All records of one file, read through iterabledata's ``open_iterable``."""
@@ -276,19 +283,32 @@ class WholeFile:
     storage_options: dict[str, Any] | None = None
 
     def __call__(self) -> list[Any]:
+        return self.read(_listed)
+
+    def read(self, consume: Callable[[Iterator[Any]], T]) -> T:
+        """``consume(records)`` of the file, read by the fast readers where they apply.
+
+        Should a fast reader raise, iterabledata reads the file again and names
+        the line. A failure is a :class:`PartitionReadError` holding the
+        original's type and message but not the original itself, which might
+        not unpickle in the caller.
+        """
         it = None
         try:
             with local_input(self.path, self.storage_options) as local:
-                it = open_iterable(local, iterableargs=dict(self.iterableargs))
+
+                def reopen() -> Any:
+                    return open_iterable(local, iterableargs=dict(self.iterableargs))
+
+                it = reopen()
                 fast = fast_records(it)
                 if fast is not None:
                     try:
-                        with gc_paused:
-                            return list(fast)
+                        return consume(fast)
                     except Exception:  # iterabledata reads it again and names the line
                         it.close()
-                        it = open_iterable(local, iterableargs=dict(self.iterableargs))
-                return list(it)
+                        it = reopen()
+                return consume(iter(it))
         except Exception as e:
             pos = getattr(it, "pos", None)
             where = f" after record {pos}" if pos else ""
