@@ -424,3 +424,41 @@ def test_runs_are_consecutive_complete_and_within_target(weights, runs, target):
         for run in set(ids):
             members = [w for w, i in zip(weights, ids, strict=True) if i == run]
             assert len(members) == 1 or sum(members) <= target
+
+
+#: Line lengths around every window a head, sniff or block is read in (64 KiB, a doubled one, 1 MiB).
+_WINDOW_EDGES = [(1 << 16) + d for d in (-2, -1, 0, 1, 2)] + [(1 << 17) + 3, (1 << 20) + 1]
+
+
+def _csv_past_the_windows(newline: str, ncols: int, header_length: int, rows: list[int]) -> bytes:
+    """A CSV whose header and records are lines of exactly these lengths (line breaks included)."""
+
+    def line(length: int, fill: str) -> str:
+        room = length - (ncols - 1) - len(newline)
+        size, extra = divmod(room, ncols)
+        return ",".join(fill * (size + (i < extra)) for i in range(ncols)) + newline
+
+    text = line(header_length, "h") + "".join(line(n, "abcdefgh"[i % 8]) for i, n in enumerate(rows))
+    return text.encode("utf-8")
+
+
+_LENGTHS = st.one_of(st.sampled_from(_WINDOW_EDGES), st.integers(100, 300))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    newline=st.sampled_from(["\n", "\r\n"]),
+    ncols=st.integers(2, 40),
+    header_length=_LENGTHS,
+    rows=st.lists(_LENGTHS, max_size=8),
+    blocksize=st.sampled_from([4096, 1 << 16, (1 << 16) + 1, 1 << 20]),
+)
+def test_csv_headers_and_records_past_every_window_plan_exactly(tmp_path, newline, ncols, header_length, rows,
+                                                                 blocksize):  # fmt: skip
+    """The planner's header sniff grows past any window: splits give iterabledata's records.
+
+    The header and the records are drawn as long as a window, give or take a
+    byte or two, or short.
+    """
+    path = _write_bytes(tmp_path, "wide.csv", _csv_past_the_windows(newline, ncols, header_length, rows))
+    assert _split_results(path, blocksize) == sequential(path)

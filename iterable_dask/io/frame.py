@@ -18,6 +18,7 @@ from typing import Any
 
 from iterable.helpers.detect import open_iterable
 
+from ..core.exceptions import UnsplittableFileError
 from ..core.names import READ_FRAME
 from .fs import local_input, open_input, pop_storage_options
 from .read import plan_partitions
@@ -92,13 +93,32 @@ class PartitionFrame:
         return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
+def _range_sample(reader: CSVRange | JSONLinesRange) -> list[Any]:
+    """The first records of a byte range, from a prefix of it grown until it holds one.
+
+    A prefix holds the records that start in it, read to their ends; one that
+    holds none (a record longer than it) or cuts a multi-line CSV record is
+    doubled, up to the whole range.
+    """
+    size = _SAMPLE_BYTES
+    while reader.end - reader.start > size:
+        prefix = type(reader)(**{**reader.__dict__, "end": reader.start + size})
+        try:
+            records = prefix()
+        except UnsplittableFileError:
+            records = []
+        if records:
+            return records[:SAMPLE_RECORDS]
+        size *= 2
+    return reader()[:SAMPLE_RECORDS]
+
+
 def _sample(reader: Any) -> list[Any]:
     """The first records of a partition, read here in the caller (a little of it)."""
     if isinstance(reader, FileGroup):
         reader = reader.readers[0]
-    if isinstance(reader, (CSVRange, JSONLinesRange)) and reader.end - reader.start > _SAMPLE_BYTES:
-        fields = {**reader.__dict__, "end": reader.start + _SAMPLE_BYTES}
-        reader = type(reader)(**fields)
+    if isinstance(reader, (CSVRange, JSONLinesRange)):
+        return _range_sample(reader)
     if isinstance(reader, WholeFile):
         with local_input(reader.path, reader.storage_options) as local:
             it = open_iterable(local, iterableargs=dict(reader.iterableargs))
@@ -106,7 +126,7 @@ def _sample(reader: Any) -> list[Any]:
                 return list(islice(it, SAMPLE_RECORDS))
             finally:
                 it.close()
-    if isinstance(reader, (CSVRange, JSONLinesRange, ParquetRowGroups, PackedRecords)):
+    if isinstance(reader, (ParquetRowGroups, PackedRecords)):
         return reader()[:SAMPLE_RECORDS]
     return list(islice(reader(), SAMPLE_RECORDS))
 

@@ -27,7 +27,8 @@ from ..core.chunks import pack
 from ..core.cluster import parallelism_hint
 from ..core.names import READ, RECORDS, task_key
 from ..core.retry import Retrying
-from .fs import absolute, file_size, is_url, open_input, pop_storage_options, read_bytes
+from .fs import absolute, file_size, is_url, open_input, pop_storage_options
+from .head import ByteWindow, HeadTooLong, bytes_per_record
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
 from .sources import expand_sources
 
@@ -36,7 +37,6 @@ __all__ = ["estimate_remaining", "plan_partitions", "plan_sized", "plan_source_i
 #: iterableargs that only choose what iterabledata's own reader does, which the
 #: byte-range readers copy from it; any other argument means a whole-file read.
 _SPLIT_SAFE_ARGS = frozenset({"encoding", "delimiter", "quotechar", "keys", "autodetect", "format"})
-_SNIFF_BYTES = 1 << 16
 #: Bytes of a remote text file fetched for iterabledata to detect its dialect and encoding.
 _HEAD_BYTES = 1 << 20
 _RANGE_TYPES = {"CSVIterable": "csv", "JSONLinesIterable": "jsonl"}
@@ -62,32 +62,39 @@ def _csv_header(
     storage_options: dict[str, Any] | None = None,
     head: str | None = None,
     size: int | None = None,
-) -> tuple[tuple[str, ...] | None, int, bool]:
+) -> tuple[tuple[str, ...] | None, int, bool] | None:
     """Field names, the byte offset after the header, and whether the sniffed start has multi-line records.
 
+    The sniffed bytes grow until the header record ends before them (however
+    long it is) or they are the whole file; None when it does not end within
+    :data:`~iterable_dask.io.head.HEAD_LIMIT` bytes (read the file whole).
     ``head``, a local file holding the first whole lines of a remote ``path``
     of ``size`` bytes (what iterabledata's reader just opened), is sniffed
-    instead of a second range request.
+    before any range request.
     """
+    window = ByteWindow(path, 0, storage_options)
     if head is not None and size is not None:
         with open(head, "rb") as f:
-            sample = f.read(_SNIFF_BYTES)
-        complete = len(sample) < _SNIFF_BYTES and os.path.getsize(head) == size
-    else:
-        sample = read_bytes(path, 0, _SNIFF_BYTES, storage_options)
-        complete = len(sample) < _SNIFF_BYTES
-    # Keep whole lines only, unless the sample is the whole file.
-    if not complete and b"\n" in sample:
-        sample = sample[: sample.rindex(b"\n") + 1]
-    text = sample.decode(encoding, errors="replace" if not complete else "strict")
-    lines = list(io.StringIO(text, newline=""))
-    if not lines:
-        return None, 0, False
-    reader = csv.reader(iter(lines), delimiter=delimiter, quotechar=quotechar)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return None, 0, False
+            data = f.read()
+        window = ByteWindow(path, 0, storage_options, data, eof=len(data) >= size)
+    wanted = 2  # the header's line and one more: the header record ended before the sample did
+    while True:
+        try:
+            sample = window.whole_lines(wanted)
+        except HeadTooLong:
+            return None
+        complete = window.eof
+        text = sample.decode(encoding, errors="strict" if complete else "replace")
+        lines = list(io.StringIO(text, newline=""))
+        if not lines:
+            return None, 0, False
+        reader = csv.reader(iter(lines), delimiter=delimiter, quotechar=quotechar)
+        header = next(reader, None)
+        if header is None:
+            return None, 0, False
+        if complete or reader.line_num < len(lines):
+            break
+        wanted = sample.count(b"\n") + 1  # the header may run on past the last whole line: sniff more
     header_lines = reader.line_num
     header_end = sum(len(line.encode(encoding)) for line in lines[:header_lines])
     multiline = header_lines > 1
@@ -116,9 +123,9 @@ def _opened_head(url: str, storage_options: dict[str, Any], iterableargs: dict[s
     """
     folder = tempfile.mkdtemp(prefix="iterable-dask-head-")
     try:
-        head = read_bytes(url, 0, _HEAD_BYTES, storage_options)
-        if len(head) == _HEAD_BYTES and b"\n" in head:
-            head = head[: head.rindex(b"\n") + 1]
+        # Whole lines only, at least the header's and a record's, however long: a partial line would be
+        # taken for a record (or the header) by iterabledata's dialect detection.
+        head = ByteWindow(url, 0, storage_options).whole_lines(2, first=_HEAD_BYTES)
         local = os.path.join(folder, os.path.basename(url.rstrip("/")))
         with open(local, "wb") as out:
             out.write(head)
@@ -129,12 +136,6 @@ def _opened_head(url: str, storage_options: dict[str, Any], iterableargs: dict[s
             it.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _plan_file(
-    path: str, blocksize: int | None, iterableargs: dict[str, Any], storage_options: dict[str, Any] | None = None
-) -> list[Any]:
-    return plan_sized(path, blocksize, iterableargs, storage_options)[0]
 
 
 def plan_sized(
@@ -213,10 +214,7 @@ def estimate_remaining(it: BaseIterable, consumed: int) -> int | None:
     path = getattr(it, "filename", None)
     if not isinstance(path, str) or not os.path.isfile(path) or getattr(it, "codec", None) is not None:
         return None
-    with open(path, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
-    per_record = max(1.0, len(head) / max(1, head.count(b"\n")))
-    return max(0, int(os.path.getsize(path) / per_record) - consumed)
+    return max(0, os.path.getsize(path) // bytes_per_record(path) - consumed)
 
 
 def plan_source_iterable(
@@ -241,11 +239,7 @@ def plan_source_iterable(
         return None
     if _split_kind(it, {}) is None:
         return None
-    with open(local, "rb") as f:
-        head = f.read(_SNIFF_BYTES)
-    lines = max(1, head.count(b"\n"))
-    bytes_per_record = max(1, len(head) // lines)
-    blocksize = max(4096, records_per_partition * bytes_per_record)
+    blocksize = max(4096, records_per_partition * bytes_per_record(local))
     return _plan_opened(it, absolute(path or local), blocksize, {}, storage_options)
 
 
@@ -258,7 +252,10 @@ def _plan_csv(
     delimiter, quotechar = it.delimiter, it.quotechar
     local = getattr(it, "filename", None)
     head = local if is_url(path) and isinstance(local, str) and os.path.isfile(local) else None
-    fieldnames, header_end, multiline = _csv_header(path, encoding, delimiter, quotechar, storage_options, head, size)
+    sniffed = _csv_header(path, encoding, delimiter, quotechar, storage_options, head, size)
+    if sniffed is None:  # no header line within the sniff's limit: read the file whole, exactly
+        return None
+    fieldnames, header_end, multiline = sniffed
     if it.keys is not None:  # explicit field names: the first line is a record
         fieldnames, header_end = tuple(it.keys), 0
     if multiline:  # quoted newlines seen up front: do not split this file

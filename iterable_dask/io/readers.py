@@ -27,7 +27,8 @@ from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
 from ..core.retry import mark_transient
 from ..core.runs import run_count, run_ids
-from .fs import ALIGN_BLOCK, is_url, local_input, open_input, read_bytes
+from .fs import ALIGN_BLOCK, is_url, local_input, open_input
+from .head import ByteWindow
 from .records import fast_records, line_decoder, rows_to_dicts
 
 __all__ = [
@@ -72,47 +73,17 @@ def _read_range(
         return f.read(hi - lo), lo, hi >= size
 
 
-class _RemoteWindow:
-    """Bytes of an object from ``base`` on, fetched by range requests as far as asked (no size lookup)."""
-
-    def __init__(self, path: str, base: int, storage_options: dict[str, Any] | None) -> None:
-        self.path, self.base, self.storage_options = path, base, storage_options
-        self.data = b""
-        self.eof = False
-
-    def fetch(self, upto: int) -> None:
-        """Hold the bytes up to offset ``upto`` (or to the end of the object)."""
-        begin = self.base + len(self.data)
-        if self.eof or upto <= begin:
-            return
-        chunk = read_bytes(self.path, begin, upto, self.storage_options)
-        self.data += chunk
-        self.eof = len(chunk) < upto - begin
-
-    def line_start(self, pos: int) -> int:
-        """The first line start at or after ``pos`` (> base), or the object's size: :func:`align_to_line`."""
-        i = pos - 1 - self.base
-        while True:
-            self.fetch(self.base + i + 1)
-            j = self.data.find(b"\n", i)
-            if j >= 0:
-                return self.base + j + 1
-            if self.eof:
-                return self.base + len(self.data)
-            self.fetch(self.base + len(self.data) + 4 * ALIGN_BLOCK)
-
-
 def _read_remote_range(
     path: str, start: int, end: int, floor: int, storage_options: dict[str, Any] | None
 ) -> tuple[bytes, int, bool]:
     """:func:`_read_range` on an object: one range request for the range and its alignment (more for long lines)."""
-    window = _RemoteWindow(path, floor if start <= floor else start - 1, storage_options)
+    window = ByteWindow(path, floor if start <= floor else start - 1, storage_options)
     window.fetch(end + ALIGN_BLOCK)
-    lo = floor if start <= floor else window.line_start(start)
-    hi = floor if end <= floor else window.line_start(end)
-    if hi == window.base + len(window.data) and not window.eof:
+    lo = floor if start <= floor else window.line_start(start, ALIGN_BLOCK)
+    hi = floor if end <= floor else window.line_start(end, ALIGN_BLOCK)
+    if hi == window.end and not window.eof:
         window.fetch(hi + 1)  # is this the end of the object?
-    at_eof = window.eof and hi >= window.base + len(window.data)
+    at_eof = window.eof and hi >= window.end
     if hi <= lo:
         return b"", lo, at_eof
     return window.data[lo - window.base : hi - window.base], lo, at_eof

@@ -15,7 +15,8 @@ from typing import Any
 from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
 
-from ..io.fs import is_url, local_input, read_bytes
+from ..io.fs import is_url, local_input
+from ..io.head import bytes_per_record
 from ..io.read import plan_sized
 from ..io.readers import group_small_files
 from ..io.sources import expand_sources
@@ -23,7 +24,6 @@ from ..io.sources import expand_sources
 __all__ = ["ChainedSource", "is_many", "plan_files"]
 
 _GLOB_CHARS = frozenset("*?[")
-_HEAD_BYTES = 1 << 16
 
 
 def is_many(source: Any) -> bool:
@@ -87,8 +87,7 @@ def plan_files(
     head; ``chunk_size`` is the knob here, so files are grouped by their bytes
     alone (no open cost).
     """
-    head = read_bytes(files[0], 0, _HEAD_BYTES, storage_options) if files else b""
-    per_record = max(1, len(head) // max(1, head.count(b"\n")))
+    per_record = bytes_per_record(files[0], storage_options) if files else 1
     blocksize = max(4096, records * per_record)
     planned = [plan_sized(f, blocksize, {}, storage_options) for f in files]
     return group_small_files(planned, blocksize, 0, threads)
