@@ -15,13 +15,12 @@ import click
 from iterable import open_iterable
 from iterable.helpers.detect import detect_file_type
 
-from ..io.fs import file_size, is_url, local_input, read_bytes
+from ..io.fs import is_url, local_input
+from ..io.head import ByteWindow
 from .options import output_options, parse_storage_options, storage_option
 
 __all__ = ["head_command", "head_records"]
 
-#: First request for the head of a remote text object; doubled until enough records are in.
-FIRST_BYTES = 64 * 1024
 _LINE_FORMATS = ("CSVIterable", "JSONLinesIterable")
 
 
@@ -59,20 +58,18 @@ def head_records(source: str, n: int, storage_options: dict[str, Any] | None = N
     if not is_url(source) or not _line_format(os.path.basename(source)):
         with local_input(source, storage_options) as local:
             return _take(local, n)
-    size = file_size(source, storage_options)
-    want = FIRST_BYTES
+    window = ByteWindow(source, 0, storage_options)
     with _scratch(os.path.basename(source.rstrip("/"))) as local:
         while True:
-            data = read_bytes(source, 0, want, storage_options)
-            whole = len(data) >= size
-            if not whole:
+            window.grow()
+            data = window.data
+            if not window.eof:
                 data = data[: data.rfind(b"\n") + 1]  # whole lines only
             with open(local, "wb") as f:
                 f.write(data)
             records = _take(local, n + 1)  # one more: the last record of a cut may be incomplete
-            if whole or len(records) > n:
+            if window.eof or len(records) > n:
                 return records[:n]
-            want *= 2
 
 
 @click.command("head")
