@@ -30,6 +30,7 @@ from .core.exceptions import (
     PartitionReadError,
     SchedulerLostError,
     SourceReadError,
+    SpawnedScriptError,
     UnpicklableFunctionError,
     UnsplittableFileError,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "PartitionReadError",
     "SchedulerLostError",
     "SourceReadError",
+    "SpawnedScriptError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",
     "WrittenFile",

@@ -1,6 +1,7 @@
 """core: what every other room stands on.
 
-Holds cluster resolution (:mod:`.cluster`), the ``iterable-dask`` config
+Holds cluster resolution (:mod:`.cluster`) and the LocalCluster start's deadline
+and spawned-import check (:mod:`.startup`), the ``iterable-dask`` config
 namespace with its YAML defaults and schema (:mod:`.config`), chunk
 serialization (:mod:`.chunks`), the bounded task window (:mod:`.window`),
 progress reporting (:mod:`.progress`), the task names (:mod:`.names`), what a
@@ -23,6 +24,7 @@ from .exceptions import (
     PartitionReadError,
     SchedulerLostError,
     SourceReadError,
+    SpawnedScriptError,
     UnpicklableFunctionError,
     UnsplittableFileError,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "PartitionReadError",
     "SchedulerLostError",
     "SourceReadError",
+    "SpawnedScriptError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",
     "close_embedded_clusters",

@@ -12,6 +12,9 @@ Resolution order of every parallel entry point (:func:`get_client`):
 5. an embedded :class:`distributed.LocalCluster`, started on first use, reused
    by later calls and closed at interpreter exit. It binds its scheduler,
    workers and dashboards to 127.0.0.1 only.
+
+Starting a LocalCluster has a deadline, and fails at once in a spawned import of a
+script without ``if __name__ == "__main__":`` (:mod:`.startup`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from distributed.security import Security
 from . import config
 from .exceptions import ClusterConnectionError
 from .lost import is_connected, raise_if_lost
+from .startup import refuse_in_spawned_import, start_with_deadline
 
 __all__ = [
     "close_embedded_clusters",
@@ -175,13 +179,20 @@ def _embedded_client(workers: int | None, mode: str | None) -> Client:
         if cached is not None and _is_running(cached[1]):
             return cached[1]
         cluster = _start_local_cluster(n, mode)
-        client = Client(cluster, set_as_default=False)
+        try:
+            client = Client(cluster, set_as_default=False, timeout=config.start_timeout())
+        except BaseException:
+            with contextlib.suppress(Exception):
+                cluster.close()
+            raise
         _embedded[key] = (cluster, client)
         logger.info("Started an embedded Dask cluster (%d %s workers); dashboard: %s", n, mode, dashboard_link(client))
         return client
 
 
 def _start_local_cluster(workers: int, mode: str, **kwargs: Any) -> LocalCluster:
+    """A LocalCluster of the package's settings, within its deadline; refused in a spawned import of the script."""
+    refuse_in_spawned_import()
     host = config.get("embedded-cluster.host")
     dashboard = config.get("embedded-cluster.dashboard-address")
     options: dict[str, Any] = {"dashboard_address": dashboard, "silence_logs": logging.ERROR}
@@ -199,10 +210,14 @@ def _start_local_cluster(workers: int, mode: str, **kwargs: Any) -> LocalCluster
         section.setdefault("worker", {}).setdefault("profile", {})["enabled"] = profile
         options.update(config={"distributed": section})
     options.update(kwargs)
-    if mode == "process":
-        return LocalCluster(**options)
-    with dask.config.set({"distributed.worker.profile.enabled": profile}):  # an in-process worker reads it at start
-        return LocalCluster(**options)
+
+    def start() -> LocalCluster:
+        if mode == "process":
+            return LocalCluster(**options)
+        with dask.config.set({"distributed.worker.profile.enabled": profile}):  # an in-process worker reads it
+            return LocalCluster(**options)
+
+    return start_with_deadline(start, workers, mode)
 
 
 def get_client(

@@ -144,3 +144,14 @@ def file_grouping() -> tuple[int, int]:
 def connect_timeout() -> float:
     """Seconds to wait for a scheduler (``iterable-dask.connect-timeout``)."""
     return float(parse_timedelta(get("connect-timeout"), default="s"))
+
+
+def start_timeout() -> float:
+    """Seconds a LocalCluster of this package gets to start (``iterable-dask.embedded-cluster.start-timeout``)."""
+    value = get("embedded-cluster.start-timeout")
+    seconds = parse_timedelta(value, default="s") if value is not None else None
+    if seconds is None or seconds <= 0:
+        raise ValueError(
+            f"iterable-dask.embedded-cluster.start-timeout must be a positive duration such as '60s'; got {value!r}"
+        )
+    return float(seconds)

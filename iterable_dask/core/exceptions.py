@@ -13,6 +13,7 @@ __all__ = [
     "PartitionReadError",
     "SchedulerLostError",
     "SourceReadError",
+    "SpawnedScriptError",
     "UnpicklableFunctionError",
     "UnsplittableFileError",
 ]
@@ -29,7 +30,7 @@ class IterableDaskError(IterableDataError):
 
 
 class ClusterConnectionError(IterableDaskError, OSError):
-    """The Dask scheduler at an address could not be reached in time."""
+    """The Dask scheduler at an address could not be reached in time, or a LocalCluster did not start in time."""
 
     def __init__(self, message: str) -> None:
         IterableDaskError.__init__(self, message, error_code="CLUSTER_UNREACHABLE")
@@ -48,6 +49,24 @@ class SchedulerLostError(ClusterConnectionError):
 
     def __reduce__(self):
         return (type(self), (self.message, self.address))
+
+
+class SpawnedScriptError(ClusterConnectionError):
+    """A cluster was to start while a spawned process imported the main script again; ``script`` names it.
+
+    Worker processes started with ``spawn`` (or ``forkserver``) first import the
+    main script again, as ``__mp_main__``: a script that starts its work at
+    module level, not under ``if __name__ == "__main__":``, would start a
+    cluster in every worker process. Raised there and, at once, in the process
+    whose cluster could not start.
+    """
+
+    def __init__(self, message: str, script: str | None = None) -> None:
+        IterableDaskError.__init__(self, message, error_code="SPAWNED_SCRIPT")
+        self.script = script
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.script))
 
 
 class UnpicklableFunctionError(IterableDaskError, TypeError):
