@@ -23,14 +23,11 @@ from ..core import config
 from ..core.exceptions import FileConversionError
 from ..core.lost import worker_stopping
 from ..core.retry import backoff
-from ..core.runs import run_count, run_ids
+from ..core.runs import group_runs
 from ..io.fs import file_size
 from .tasks import FileTask
 
 __all__ = ["FileBatch", "WorkerStoppingError", "plan_batches"]
-
-#: Tasks per worker thread the grouping aims for at least, so a slow task delays the end little.
-TASKS_PER_THREAD = 4
 
 
 def _attempt(task: FileTask, retries: int) -> Any:
@@ -78,25 +75,15 @@ def plan_batches(
 ) -> Iterator[list[tuple[int, str, str]]]:
     """Runs of consecutive ``(index, source, target)`` whose bytes (plus an open cost each) fill one task.
 
-    At least ``TASKS_PER_THREAD`` tasks per worker thread, more where
+    At least :data:`~iterable_dask.core.runs.TASKS_PER_THREAD` tasks per worker thread, more where
     ``iterable-dask.files.target-bytes`` caps a task, balanced by bytes
     (:mod:`iterable_dask.core.runs`); a file bigger than a task is a task of its own.
     """
     target, open_cost = config.file_grouping()
-    sizes = []
+    weights: list[int | None] = []
     for _, source, _ in todo:
         try:
-            sizes.append(file_size(source, storage_options) + open_cost)
+            weights.append(file_size(source, storage_options) + open_cost)
         except (OSError, ValueError):  # its task reports what is wrong with it
-            sizes.append(open_cost)
-    runs = run_count(sum(sizes), target, len(sizes), max(1, threads) * TASKS_PER_THREAD)
-    batch: list[tuple[int, str, str]] = []
-    current = None
-    for item, run in zip(todo, run_ids(sizes, runs, target), strict=True):
-        if batch and run != current:
-            yield batch
-            batch = []
-        current = run
-        batch.append(item)
-    if batch:
-        yield batch
+            weights.append(open_cost)
+    yield from group_runs(todo, weights, target, threads)

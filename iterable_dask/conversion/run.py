@@ -4,7 +4,8 @@ Tasks are :func:`dask.delayed` calls of the picklable callables of
 :mod:`iterable_dask.conversion.tasks` and :mod:`iterable_dask.conversion.parts`,
 keyed ``iterable-convert[-keys|-part|-join]-<token>`` (:mod:`iterable_dask.core.names`)
 so the dashboard groups them, computed with ``retries``. Losing the scheduler
-raises :class:`~iterable_dask.SchedulerLostError`. Results are followed with :func:`distributed.as_completed` to
+raises :class:`~iterable_dask.SchedulerLostError`. Many files go through the one in-flight window
+(:class:`~iterable_dask.core.window.InFlight`); the parts of one file are followed as they complete, to
 drive the progress bar and callback, and kept by index, so they come back in
 the order of the sources.
 """
@@ -17,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dask import delayed
@@ -27,9 +28,12 @@ from iterable.helpers.detect import is_flat
 from iterable.types import ConversionResult, FileConversionResult
 
 from ..core import config
+from ..core.cluster import cluster_threads
 from ..core.lost import cancel_quietly, raise_if_lost
 from ..core.names import CONVERT, CONVERT_JOIN, CONVERT_KEYS, CONVERT_PART, task_key, task_token
 from ..core.progress import ProgressBar, call_progress
+from ..core.runs import TASKS_PER_THREAD
+from ..core.window import Done, InFlight
 from ..io.columnar import ColumnarUnavailable, path_kind
 from ..io.fs import file_size, is_url
 from ..io.read import plan_partitions
@@ -98,21 +102,19 @@ def split_readers(fromfile: str, tofile: str, o: ConvertOptions, blocksize: int 
 
 
 _MIN_BLOCK = 1 << 20
-_PARTS_PER_THREAD = 4
 
 
 def part_blocksize(
     blocksize: int | str | None, fromfile: str, client: Any, storage_options: dict[str, Any] | None = None
 ) -> int | None:
-    """Bytes per part: as given, or by default about four parts per worker thread."""
+    """Bytes per part: as given, or by default about ``TASKS_PER_THREAD`` parts per worker thread."""
     if blocksize != "default":
         return config.resolve_blocksize(blocksize)
     cap = config.resolve_blocksize("default")
     if cap is None:
         return None
-    threads = max(1, sum(client.nthreads().values()))
     size = file_size(fromfile, storage_options)
-    return max(_MIN_BLOCK, min(cap, -(-size // (_PARTS_PER_THREAD * threads))))
+    return max(_MIN_BLOCK, min(cap, -(-size // (TASKS_PER_THREAD * cluster_threads(client)))))
 
 
 @dataclass
@@ -218,62 +220,60 @@ def convert_files(
     results come back together; a task lost with its worker is rerun by Dask,
     and one whose workers keep dying is each of its files' error.
     """
-    threads = max(1, sum(client.nthreads().values()))
-    batches = plan_batches(todo, threads, o.storage_options)
-    window = max(2, threads * int(config.get("in-flight-per-worker")))
-    pending = as_completed(loop=client.loop)
-    where: dict[Any, list[tuple[int, str, str]]] = {}
-
-    def submit_next() -> None:
-        batch = next(batches, None)
-        if batch is not None:
-            tasks = tuple(FileTask(src, dst, job, o) for _, src, dst in batch)
-            key = task_key(CONVERT, task_token(job, batch[0][1], len(batch)))
-            future = client.submit(FileBatch(tasks, retries), key=key, pure=False)
-            where[future] = batch
-            pending.add(future)
-
-    out: dict[int, Any] = {}
-    rows_in = rows_out = done = 0
-    with ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar, raise_if_lost(client):
-        try:
-            for _ in range(window):
-                submit_next()
-            for future in pending:
-                batch = where.pop(future)
-                values = _batch_values(future, batch)
-                submit_next()
-                for (index, src, dst), value in zip(batch, values, strict=True):
-                    done += 1
-                    value = out[index] = as_result(value, src, dst)
-                    bar.update(1)
-                    if isinstance(value, Exception):
-                        logger.error("Error converting %s: %s", src, value)
-                        continue
-                    if value.rows_in == 0:
-                        logger.warning("%s has no records: wrote an empty %s", src, dst)
-                    rows_in, rows_out = rows_in + value.rows_in, rows_out + value.rows_out
-                    bar.set_postfix_str(f"{rows_out:,} rows")
-                    stats = {"file_index": total - len(todo) + done, "total_files": total, "current_file": src}
-                    stats.update(file_rows_read=value.rows_in, file_rows_written=value.rows_out)
-                    stats.update(rows_read=rows_in, rows_written=rows_out, elapsed=time.time() - start)
-                    call_progress(progress, stats)
-        except BaseException:
-            cancel_quietly(client, list(where))
-            raise
-    return out
+    batches = plan_batches(todo, cluster_threads(client), o.storage_options)
+    tally = _Tally(total - len(todo), total, start, progress)
+    with (
+        ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar,
+        raise_if_lost(client),
+        InFlight(client, ordered=False) as window,
+    ):
+        while True:
+            while not window.full and (batch := next(batches, None)) is not None:
+                tasks = tuple(FileTask(src, dst, job, o) for _, src, dst in batch)
+                key = task_key(CONVERT, task_token(job, batch[0][1], len(batch)))
+                window.submit(FileBatch(tasks, retries), key=key, pure=False, tag=batch)
+            done = window.take()
+            if done is None:
+                return tally.out
+            for (index, src, dst), value in zip(done.tag, _batch_values(done), strict=True):
+                tally.add(index, as_result(value, src, dst), src, dst)
+                bar.update(1)
+                bar.set_postfix_str(f"{tally.rows_out:,} rows")
 
 
-def _batch_values(future: Any, batch: list[tuple[int, str, str]]) -> list[Any]:
+@dataclass
+class _Tally:
+    """What ``convert_files`` has gathered: each file's result or error, the running totals, the progress calls."""
+
+    before: int
+    total: int
+    start: float
+    progress: Progress | None
+    out: dict[int, Any] = field(default_factory=dict)
+    rows_in: int = 0
+    rows_out: int = 0
+
+    def add(self, index: int, value: Any, src: str, dst: str) -> None:
+        self.out[index] = value
+        if isinstance(value, Exception):
+            logger.error("Error converting %s: %s", src, value)
+            return
+        if value.rows_in == 0:
+            logger.warning("%s has no records: wrote an empty %s", src, dst)
+        self.rows_in, self.rows_out = self.rows_in + value.rows_in, self.rows_out + value.rows_out
+        stats = {"file_index": self.before + len(self.out), "total_files": self.total, "current_file": src}
+        stats.update(file_rows_read=value.rows_in, file_rows_written=value.rows_out)
+        stats.update(rows_read=self.rows_in, rows_written=self.rows_out, elapsed=time.time() - self.start)
+        call_progress(self.progress, stats)
+
+
+def _batch_values(done: Done) -> list[Any]:
     """A batch task's list of values; a lost task (KilledWorker) is each of its files' error."""
-    try:
-        return list(future.result())
-    except CancelledError:
-        raise
-    except Exception as e:
-        return [conversion_error(src, dst, e) for _, src, dst in batch]
-    finally:
-        future.release()
+    if done.error is None:
+        return list(done.value)
+    if isinstance(done.error, CancelledError):
+        raise done.error
+    return [conversion_error(src, dst, done.error) for _, src, dst in done.tag]
 
 
 def bulk_totals(results: list[FileConversionResult]) -> dict[str, Any]:

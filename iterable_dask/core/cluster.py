@@ -41,6 +41,7 @@ from .startup import refuse_in_spawned_import, start_with_deadline
 __all__ = [
     "close_embedded_clusters",
     "cluster_capacity",
+    "cluster_threads",
     "compute",
     "dashboard_link",
     "get_client",
@@ -313,6 +314,11 @@ def wait_until_stopped(client: Any, prefix: str, timeout: float = 60.0) -> bool:
         time.sleep(0.05)
 
 
+def cluster_threads(client: Any) -> int:
+    """Worker threads of ``client``'s cluster right now (at least 1): the one count every planner and window uses."""
+    return max(1, sum(client.nthreads().values()))
+
+
 def parallelism_hint() -> int:
     """Worker threads to plan tasks for, without connecting to or starting anything.
 
@@ -321,7 +327,7 @@ def parallelism_hint() -> int:
     """
     active = _active_client()
     if active is not None:
-        return max(1, sum(active.nthreads().values()))
+        return cluster_threads(active)
     return config.resolve_workers()
 
 
@@ -334,10 +340,10 @@ def cluster_capacity(
     """
     if client is not None or scheduler is not None or config.get("scheduler-address"):
         resolved = get_client(client, scheduler, security=security)
-        return True, sum(resolved.nthreads().values())
+        return True, cluster_threads(resolved)
     active = _active_client()
     if active is not None:
-        return True, sum(active.nthreads().values())
+        return True, cluster_threads(active)
     n = config.resolve_workers(workers)
     with _lock:
         return any(key[0] == n and _is_running(c) for key, (_, c) in _embedded.items()), n

@@ -130,10 +130,18 @@ def resolve_blocksize(blocksize: int | str | object | None) -> int | None:
     return blocksize
 
 
-def file_grouping() -> tuple[int, int]:
-    """``(target bytes per task, open cost per file)`` for grouping small files into tasks."""
+def file_grouping(blocksize: int | None = None) -> tuple[int, int]:
+    """``(target bytes per task, open cost per file)`` for grouping small files into tasks.
+
+    The one place of the "default target" rule: ``files.target-bytes:
+    default`` means the call's ``blocksize`` (a resolved number of bytes)
+    when it has one, else the ``blocksize`` setting.
+    """
     target = get("files.target-bytes")
-    size = resolve_blocksize("default") if target == "default" else resolve_blocksize(target)
+    if target == "default":
+        size = blocksize if blocksize is not None else resolve_blocksize("default")
+    else:
+        size = resolve_blocksize(target)
     cost = get("files.open-cost")
     open_cost = parse_bytes(cost) if isinstance(cost, str) else cost
     if isinstance(open_cost, bool) or not isinstance(open_cost, int) or open_cost < 0:

@@ -9,7 +9,16 @@ the runs keep their order.
 
 from __future__ import annotations
 
-__all__ = ["run_count", "run_ids"]
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+__all__ = ["TASKS_PER_THREAD", "group_runs", "run_count", "run_ids"]
+
+T = TypeVar("T")
+
+#: Tasks per worker thread a plan aims for at least (Spark's rule for packing splits), so a slow task
+#: delays the end little: the one number every planner of tasks uses.
+TASKS_PER_THREAD = 4
 
 
 def run_count(total: int, target: int, items: int, min_runs: int = 1) -> int:
@@ -66,3 +75,45 @@ def run_ids(weights: list[int], runs: int, target: int | None = None) -> list[in
         filled += weight
         left -= weight
     return out
+
+
+def group_runs(
+    items: Sequence[T], weights: Sequence[int | None], target: int, threads: int | None = None
+) -> Iterator[list[T]]:
+    """Consecutive items in tasks: those with a weight in balanced runs, those without (None) one task each.
+
+    The one planner of tasks over files: a weighed item is a whole file that
+    may share a task (its bytes plus an open cost); an item of weight None
+    (a byte range, a file read in the caller) is a task of its own and closes
+    the run before it, so order holds. The weighed items are cut into the
+    fewest runs that keep each within ``target`` and give at least
+    :data:`TASKS_PER_THREAD` tasks per worker thread (with ``threads``), each
+    run aiming at an equal share (:func:`run_ids`).
+
+    Examples
+    --------
+    >>> list(group_runs("abcdef", [1, 1, None, 1, 1, 1], target=10))
+    [['a', 'b'], ['c'], ['d', 'e', 'f']]
+    >>> list(group_runs("abcdefgh", [1] * 8, target=10, threads=1))
+    [['a', 'b'], ['c', 'd'], ['e', 'f'], ['g', 'h']]
+    """
+    weighed = [w for w in weights if w is not None]
+    min_runs = threads * TASKS_PER_THREAD if threads else 1
+    runs = iter(run_ids(weighed, run_count(sum(weighed), target, len(weighed), min_runs), target))
+    group: list[T] = []
+    current = None
+    for item, weight in zip(items, weights, strict=True):
+        if weight is None:
+            if group:
+                yield group
+            group, current = [], None
+            yield [item]
+            continue
+        run = next(runs)
+        if group and run != current:
+            yield group
+            group = []
+        current = run
+        group.append(item)
+    if group:
+        yield group

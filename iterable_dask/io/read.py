@@ -328,9 +328,7 @@ def plan_partitions(
             planned.append(plan_sized(source, size, iterableargs, so))
     if size is None:  # one partition per file, as asked
         return [part for parts, _ in planned for part in parts]
-    target, open_cost = config.file_grouping()
-    if config.get("files.target-bytes") == "default":
-        target = size
+    target, open_cost = config.file_grouping(size)
     return group_small_files(planned, target, open_cost, parallelism_hint())
 
 

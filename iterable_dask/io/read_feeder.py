@@ -23,11 +23,11 @@ from ..core import config
 from ..core.lost import cancel_quietly
 from ..core.names import READ_SOURCE, task_key
 from ..core.retry import Retrying
-from ..core.runs import run_count, run_ids
+from ..core.runs import TASKS_PER_THREAD, run_count, run_ids
 from .fs import file_size, local_input
 from .read import plan_sized
 from .read_packed import ReadGroupPacked, ReadPacked
-from .readers import TASKS_PER_THREAD, WholeFile
+from .readers import WholeFile
 from .records import records_of
 
 if TYPE_CHECKING:

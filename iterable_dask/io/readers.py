@@ -26,7 +26,7 @@ from iterable.helpers.detect import open_iterable
 from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
 from ..core.retry import mark_transient
-from ..core.runs import run_count, run_ids
+from ..core.runs import group_runs
 from .fs import ALIGN_BLOCK, is_url, local_input, open_input
 from .head import ByteWindow
 from .records import fast_records, line_decoder, rows_to_dicts
@@ -40,7 +40,6 @@ __all__ = [
     "WholeFile",
     "align_to_line",
     "group_small_files",
-    "TASKS_PER_THREAD",
 ]
 
 _SENTINEL_LINE = ("\n",)
@@ -328,10 +327,6 @@ class FileGroup:
         return ("FileGroup", *(r.__dask_tokenize__() for r in self.readers))
 
 
-#: Tasks per worker thread grouping aims for at least, so a slow task delays the end little.
-TASKS_PER_THREAD = 4
-
-
 def group_small_files(
     planned: list[tuple[list[Any], int | None]], target_bytes: int, open_cost: int, threads: int | None = None
 ) -> list[Any]:
@@ -340,38 +335,19 @@ def group_small_files(
     ``planned`` holds each source's partitions and its size. A file counts its
     size plus ``open_cost``; files that split into ranges (or were read in the
     caller) stay as they are and close the group before them, so order holds.
-    The groupable files are cut into ``k`` runs of about equal cost, ``k``
-    being the fewest that keep each run within ``target_bytes`` and, with
-    ``threads``, at least ``TASKS_PER_THREAD`` per thread (Spark's rule for
-    packing splits): eight 4 MB gzip files on 2 threads stay 8 tasks, not one,
-    and 2000 small files on 2 threads make 8 tasks of even cost, not 8 full
-    ones and a remainder that leaves one worker idle at the end.
+    The grouping is :func:`~iterable_dask.core.runs.group_runs`: balanced runs,
+    at least ``TASKS_PER_THREAD`` per thread: eight 4 MB gzip files on 2
+    threads stay 8 tasks, not one, and 2000 small files on 2 threads make 8
+    tasks of even cost, not 8 full ones and a remainder that leaves one worker
+    idle at the end.
     """
-    weights = [size + open_cost for parts, size in planned if _groupable(parts, size)]  # type: ignore[operator]
-    min_runs = threads * TASKS_PER_THREAD if threads else 1
-    runs = iter(run_ids(weights, run_count(sum(weights), target_bytes, len(weights), min_runs), target_bytes))
+    weights = [size + open_cost if _groupable(parts, size) else None for parts, size in planned]  # type: ignore[operator]
     out: list[Any] = []
-    group: list[WholeFile] = []
-    current = None
-
-    def close() -> None:
-        if len(group) > 1:
-            out.append(FileGroup(tuple(group)))
-        elif group:
-            out.append(group[0])
-        group.clear()
-
-    for parts, size in planned:
-        if not _groupable(parts, size):
-            close()
-            out.extend(parts)
-            continue
-        run = next(runs)
-        if run != current:
-            close()
-            current = run
-        group.append(parts[0])
-    close()
+    for run in group_runs(planned, weights, target_bytes, threads):
+        if len(run) > 1:  # whole files only: one partition of them all
+            out.append(FileGroup(tuple(parts[0] for parts, _ in run)))
+        else:
+            out.extend(run[0][0])
     return out
 
 

@@ -22,14 +22,13 @@ from typing import Any
 import cloudpickle
 from iterable.types import Row
 
-from ..core import config
 from ..core.chunks import pack, unpack
 from ..core.cluster import get_client
 from ..core.exceptions import UnpicklableFunctionError
 from ..core.names import PIPELINE_CHUNK, task_key
 from ..core.progress import ProgressBar
 from ..core.retry import Retrying
-from ..core.window import windowed_results
+from ..core.window import in_flight_limit, windowed_results
 from ..io.read import plan_source_iterable
 from .sources import plan_files
 from .state import merge_state as default_merge_state
@@ -125,7 +124,7 @@ class ClusterRun:
             raise_errors=debug or self.atomic,
             max_failures=self._max_errors,
         )
-        window = max(2, sum(client.nthreads().values()) * int(config.get("in-flight-per-worker")))
+        window = in_flight_limit(client)
         run_id = task_key(PIPELINE_CHUNK, hashlib.sha1(f"{token}{time.time_ns()}".encode()).hexdigest()[:16])
         offset = stats["rec_count"]  # records already processed here, in the sample
         results = windowed_results(
