@@ -12,31 +12,31 @@ iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.io.columnar`
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
 import iterable.convert.core as upstream
 from distributed.security import Security
 from iterable.convert.core import DEFAULT_BATCH_SIZE, DEFAULT_HEADERS_DETECT_LIMIT, DEFAULT_PROGRESS_INTERVAL
-from iterable.types import BulkConversionResult, ConversionResult, FileConversionResult
+from iterable.types import BulkConversionResult, ConversionResult
 
 from ..core import config
 from ..core.cluster import get_client
-from ..core.progress import call_progress
-from ..io.atomic import new_job_token, sweep_temporaries
-from ..io.fs import absolute, exists, is_url
-from .checks import (
-    check_infer_types,
-    check_targets,
-    is_complete,
-    prepare_dest,
-    remove_upstream_temporaries,
-    sweep_stale_temporaries,
+from ..io.atomic import new_job_token
+from ..io.fs import absolute, is_url
+from .checks import is_complete
+from .locations import local_endpoints, sequential_urls, split_storage_options
+from .results import ParallelBulkConversionResult, ParallelConversionResult
+from .run import ConvertRun, Progress, bulk_totals
+from .steps import (
+    bulk_result,
+    check_convert,
+    convert_result,
+    plan_bulk,
+    prepare_targets,
+    run_bulk,
+    run_convert,
 )
-from .locations import discover, local_endpoints, sequential_urls, split_storage_options, target_for
-from .results import ParallelBulkConversionResult, ParallelConversionResult, parallel_result
-from .run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files, part_blocksize
 from .tasks import ConvertOptions
 
 __all__ = ["ParallelBulkConversionResult", "ParallelConversionResult", "bulk_convert", "convert"]
@@ -163,79 +163,32 @@ def convert(
     so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
         _parallel_only(
-            workers=workers,
-            client=client,
-            scheduler=scheduler,
-            security=security,
-            retries=retries,
-            resume=resume,
-            infer_types=infer_types,
-            strict=strict,
-        )
+            workers=workers, client=client, scheduler=scheduler, security=security, retries=retries,
+            resume=resume, infer_types=infer_types, strict=strict,
+        )  # fmt: skip
         with local_endpoints(fromfile, tofile, so) as (local_from, local_to):
             return upstream.convert(
-                fromfile=local_from,
-                tofile=local_to,
-                iterableargs=iterableargs,
-                toiterableargs=toiterableargs,
-                scan_limit=scan_limit,
-                batch_size=batch_size,
-                silent=silent,
-                is_flatten=is_flatten,
-                use_totals=use_totals,
-                progress=progress,
-                progress_interval=progress_interval,
-                show_progress=show_progress,
-                atomic=atomic,
-                use_native_batch=use_native_batch,
-                selection=selection,
-                strict_native=strict_native,
-            )
+                fromfile=local_from, tofile=local_to, iterableargs=iterableargs, toiterableargs=toiterableargs,
+                scan_limit=scan_limit, batch_size=batch_size, silent=silent, is_flatten=is_flatten,
+                use_totals=use_totals, progress=progress, progress_interval=progress_interval,
+                show_progress=show_progress, atomic=atomic, use_native_batch=use_native_batch,
+                selection=selection, strict_native=strict_native,
+            )  # fmt: skip
     start = time.time()
     o = ConvertOptions.checked(
-        iterableargs,
-        toiterableargs,
-        scan_limit,
-        batch_size,
-        is_flatten,
-        progress_interval,
-        use_native_batch=use_native_batch,
-        selection=selection,
-        strict_native=strict_native,
-        columnar=columnar,
-        infer_types=infer_types,
-        storage_options=so,
-        strict=strict,
-    )
-    if not (exists(fromfile, so) if is_url(fromfile) else os.path.isfile(fromfile)):
-        raise FileNotFoundError(2, "Source file (fromfile) not found", fromfile)
-    check_targets([(fromfile, tofile)], "tofile")
-    if infer_types:
-        check_infer_types([tofile])
-    if resume:
-        if is_complete(fromfile, tofile, so):
-            return ParallelConversionResult(rows_in=0, rows_out=0, elapsed_seconds=time.time() - start, skipped=True)
-        sweep_stale_temporaries([tofile])
-    if atomic:
-        remove_upstream_temporaries([tofile])
+        iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval,
+        use_native_batch=use_native_batch, selection=selection, strict_native=strict_native, columnar=columnar,
+        infer_types=infer_types, storage_options=so, strict=strict,
+    )  # fmt: skip
+    check_convert(fromfile, tofile, so, infer_types)
+    if resume and is_complete(fromfile, tofile, so):
+        return ParallelConversionResult(rows_in=0, rows_out=0, elapsed_seconds=time.time() - start, skipped=True)
+    prepare_targets([tofile], resume, atomic)
     dask_client = get_client(client, scheduler, workers=workers, security=security)
-    source, target = absolute(fromfile), absolute(tofile)  # the workers may run in another directory
-    blocksize = part_blocksize(blocksize, source, dask_client, so)
-    job = new_job_token()
-    retries = config.resolve_retries(retries)
-    run = ConvertRun(dask_client, source, target, job, retries, show_progress, progress, start)
-    try:
-        out = as_result(run.run(o, blocksize), source, target)
-    finally:
-        sweep_temporaries([os.path.dirname(target)], job)
-    if isinstance(out, Exception):
-        raise out
-    result = parallel_result(out, elapsed=time.time() - start)
-    if result.rows_in == 0:
-        logger.warning("%s has no records: wrote an empty %s", fromfile, tofile)
-    stats = {"rows_read": result.rows_in, "rows_written": result.rows_out, "elapsed": result.elapsed_seconds}
-    call_progress(progress, {**stats, **NO_ESTIMATES})
-    return result
+    run = ConvertRun(dask_client, absolute(fromfile), absolute(tofile), new_job_token(),
+                     config.resolve_retries(retries), show_progress, progress, start)  # fmt: skip
+    out = run_convert(run, o, blocksize, so)
+    return convert_result(out, fromfile, tofile, progress, start)
 
 
 def bulk_convert(
@@ -388,54 +341,18 @@ def bulk_convert(
     if pattern is None and to_ext is None:
         raise ValueError("Either 'pattern' or 'to_ext' must be specified")
     o = ConvertOptions.checked(
-        iterableargs,
-        toiterableargs,
-        scan_limit,
-        batch_size,
-        is_flatten,
-        progress_interval,
-        columnar=columnar,
-        infer_types=infer_types,
-        storage_options=so,
-        strict=strict,
-    )
-    files = discover(source, so)
-    if not files:
-        if strict:
-            raise FileNotFoundError(2, "No files match the source (a glob, a directory or a file)", source)
-        logger.warning("No files found matching source: %s", source)  # iterabledata's word, and its empty result
+        iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval, columnar=columnar,
+        infer_types=infer_types, storage_options=so, strict=strict,
+    )  # fmt: skip
+    plan = plan_bulk(source, dest, pattern, to_ext, so, strict=strict, infer_types=infer_types)
+    if plan is None:  # no file matched: iterabledata's empty result (with its warning)
         return ParallelBulkConversionResult(**bulk_totals([]), total_elapsed_seconds=time.time() - start)
-    prepare_dest(dest, so)
-    pairs = [(f, target_for(f, dest, pattern, to_ext)) for f in files]
-    check_targets(pairs, "pattern" if pattern else "to_ext")
-    if infer_types:
-        check_infer_types([t for _, t in pairs])
-    skipped = {i for i, (src, dst) in enumerate(pairs) if resume and is_complete(src, dst, so)}
-    # Absolute paths in the tasks: the workers may run in another directory.
-    todo = [(i, absolute(src), absolute(dst)) for i, (src, dst) in enumerate(pairs) if i not in skipped]
-    if resume:
-        sweep_stale_temporaries(dst for _, _, dst in todo)
-    if atomic:
-        remove_upstream_temporaries(dst for _, _, dst in todo)
+    skipped = plan.skipped(resume)
+    todo = plan.todo(skipped)
+    prepare_targets([dst for _, _, dst in todo], resume, atomic)
     outcomes: dict[int, Any] = {}
     if todo:
         dask_client = get_client(client, scheduler, workers=workers, security=security)
-        job = new_job_token()
-        try:
-            outcomes = convert_files(
-                dask_client, todo, job, o, config.resolve_retries(retries), show_progress, progress, start, len(pairs)
-            )
-        finally:  # a worker still converting when the scheduler was lost finishes its file, atomically
-            sweep_temporaries({os.path.dirname(dst) for _, _, dst in todo}, job)
-    results = []
-    for i, (src, dst) in enumerate(pairs):
-        value = outcomes.get(i) if i not in skipped else ParallelConversionResult(0, 0, 0.0, skipped=True)
-        if isinstance(value, Exception):
-            results.append(FileConversionResult(src, dst, None, value))
-        else:
-            results.append(FileConversionResult(src, dst, parallel_result(value)))
-    return ParallelBulkConversionResult(
-        **bulk_totals(results),
-        total_elapsed_seconds=time.time() - start,
-        skipped_files=[pairs[i][0] for i in sorted(skipped)],
-    )
+        retries = config.resolve_retries(retries)
+        outcomes = run_bulk(dask_client, todo, o, retries, show_progress, progress, start, len(plan.pairs))
+    return bulk_result(plan.pairs, skipped, outcomes, start)
