@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iterable.convert.core import convert as upstream_convert
 
+from iterable_dask.columnar import ColumnarUnavailable, convert_columnar, parquet_flush_rows
 from iterable_dask.conversion.tasks import ConvertOptions, FileTask
-from iterable_dask.io.columnar import ColumnarUnavailable, convert_columnar, parquet_flush_rows
 from iterable_dask.sample import write_sample
 
 from .helpers import sequential

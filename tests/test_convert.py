@@ -20,12 +20,12 @@ from iterable.convert.core import bulk_convert as upstream_bulk_convert
 from iterable.convert.core import convert as upstream_convert
 from iterable.types import BulkConversionResult, ConversionResult, FileConversionResult
 
+from iterable_dask.columnar import ColumnarUnavailable
 from iterable_dask.conversion.api import ParallelBulkConversionResult, bulk_convert, convert
 from iterable_dask.conversion.parts import JoinParts, PartResult, PartTask, ScanKeys, SplitFallback
 from iterable_dask.conversion.tasks import ConvertOptions, FileTask
 from iterable_dask.core.exceptions import EmptySourceError, FileConversionError
 from iterable_dask.io.atomic import TEMP_PREFIX
-from iterable_dask.io.columnar import ColumnarUnavailable
 from iterable_dask.io.read import plan_partitions
 from iterable_dask.sample import write_sample
 

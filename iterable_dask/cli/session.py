@@ -21,7 +21,8 @@ from typing import Any
 import click
 import psutil
 
-from ..core.cluster import close_embedded_clusters, dashboard_link, get_client, wait_until_stopped
+from ..core.cluster import close_embedded_clusters, dashboard_link, get_client
+from ..core.window import wait_until_stopped
 from ..io.atomic import TEMP_PREFIX
 from ..io.fs import is_url
 

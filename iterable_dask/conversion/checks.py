@@ -19,7 +19,7 @@ from typing import Any
 from iterable.helpers.detect import detect_file_type
 
 from ..io.atomic import TEMP_PREFIX
-from ..io.columnar import path_kind
+from ..columnar import path_kind
 from ..io.fs import file_size, is_url, makedirs, modified_ns, open_input
 
 __all__ = [

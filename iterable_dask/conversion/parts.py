@@ -34,7 +34,7 @@ from iterable.types import ConversionResult
 
 from ..core.exceptions import UnsplittableFileError
 from ..io.atomic import atomic_target, temp_path
-from ..io.columnar import path_kind
+from ..columnar import path_kind
 from .tasks import (
     ConvertOptions,
     empty_source_error,

@@ -34,7 +34,7 @@ from ..core.names import CONVERT, CONVERT_JOIN, CONVERT_KEYS, CONVERT_PART, task
 from ..core.progress import ProgressBar, call_progress
 from ..core.runs import TASKS_PER_THREAD
 from ..core.window import Done, InFlight
-from ..io.columnar import ColumnarUnavailable, path_kind
+from ..columnar import ColumnarUnavailable, path_kind
 from ..io.fs import file_size, is_url
 from ..io.read import plan_partitions
 from ..io.readers import CSVRange, JSONLinesRange, ParquetRowGroups

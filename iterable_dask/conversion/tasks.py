@@ -56,7 +56,7 @@ from iterable.types import ConversionResult
 from ..core.exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
 from ..core.retry import is_transient
 from ..io.atomic import atomic_target
-from ..io.columnar import ColumnarUnavailable, convert_columnar, path_kind
+from ..columnar import ColumnarUnavailable, convert_columnar, path_kind
 from ..io.fs import local_input, scratch_dir
 from ..io.read import plan_source_iterable
 from ..io.readers import CSVRange, JSONLinesRange

@@ -24,7 +24,6 @@ import contextlib
 import copy
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +46,6 @@ __all__ = [
     "get_client",
     "local_cluster",
     "parallelism_hint",
-    "wait_until_stopped",
 ]
 
 logger = logging.getLogger(__name__)
@@ -281,37 +279,6 @@ def get_client(
     if active is not None:
         return active
     return _embedded_client(workers, mode)
-
-
-def _executing(prefix: str, dask_worker: Any = None) -> list[str]:
-    names = (str(key) for key, ts in dask_worker.state.tasks.items() if ts.state in _RUNNING)
-    return [name for name in names if prefix in name]
-
-
-_RUNNING = frozenset({"executing", "long-running", "cancelled", "resumed"})
-
-
-def wait_until_stopped(client: Any, prefix: str, timeout: float = 60.0) -> bool:
-    """Wait until no worker still runs a task whose key holds ``prefix``; whether that happened in time.
-
-    Cancelling a future does not stop a task a worker already runs: its
-    side effects (a temporary file) may still appear. Sweep after this.
-    Without a scheduler there is no one to ask: False at once.
-    """
-    if not is_connected(client):
-        return False
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            running = [k for keys in client.run(_executing, prefix).values() for k in keys]
-        except Exception:  # a worker gone: nothing of ours runs there any more
-            return True
-        if not running:
-            return True
-        if time.monotonic() > deadline:
-            logger.warning("tasks %s still run after %ss; their temporaries may stay", running[:3], timeout)
-            return False
-        time.sleep(0.05)
 
 
 def cluster_threads(client: Any) -> int:

@@ -14,7 +14,9 @@ over a lazy iterator of task inputs.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +24,13 @@ from typing import Any
 from distributed import Future
 
 from . import config
-from .cluster import cluster_threads, wait_until_stopped
+from .cluster import cluster_threads
 from .exceptions import SchedulerLostError
-from .lost import cancel_quietly, raise_if_lost
+from .lost import cancel_quietly, is_connected, raise_if_lost
 
-__all__ = ["Done", "InFlight", "in_flight_limit", "windowed_results"]
+__all__ = ["Done", "InFlight", "in_flight_limit", "wait_until_stopped", "windowed_results"]
+
+logger = logging.getLogger(__name__)
 
 #: Seconds one wait for a finished task lasts before the stop event is looked at again.
 _POLL = 0.05
@@ -272,3 +276,34 @@ def _value(done: Done | None) -> tuple[int, Any]:
     if done.error is not None:
         raise done.error
     return done.tag, done.value
+
+
+def _executing(prefix: str, dask_worker: Any = None) -> list[str]:
+    names = (str(key) for key, ts in dask_worker.state.tasks.items() if ts.state in _RUNNING)
+    return [name for name in names if prefix in name]
+
+
+_RUNNING = frozenset({"executing", "long-running", "cancelled", "resumed"})
+
+
+def wait_until_stopped(client: Any, prefix: str, timeout: float = 60.0) -> bool:
+    """Wait until no worker still runs a task whose key holds ``prefix``; whether that happened in time.
+
+    Cancelling a future does not stop a task a worker already runs: its
+    side effects (a temporary file) may still appear. Sweep after this.
+    Without a scheduler there is no one to ask: False at once.
+    """
+    if not is_connected(client):
+        return False
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            running = [k for keys in client.run(_executing, prefix).values() for k in keys]
+        except Exception:  # a worker gone: nothing of ours runs there any more
+            return True
+        if not running:
+            return True
+        if time.monotonic() > deadline:
+            logger.warning("tasks %s still run after %ss; their temporaries may stay", running[:3], timeout)
+            return False
+        time.sleep(0.05)

@@ -26,11 +26,12 @@ from iterable.helpers.detect import detect_file_type
 
 from ..core import config
 from ..core.chunks import PackedChunk, pack_function, pack_tree
-from ..core.cluster import get_client, wait_until_stopped
+from ..core.cluster import get_client
 from ..core.exceptions import UnpicklableFunctionError
 from ..core.lost import cancel_quietly, raise_if_lost
 from ..core.names import WRITE_FILE, WRITE_KEYED, task_key
 from ..core.retry import Retrying
+from ..core.window import wait_until_stopped
 from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
 from .file_writers import FileWriter, KeyedPartitionWriter, WrittenFile, key_function, partition_folder
 from .fs import absolute, is_url, pop_storage_options

@@ -14,10 +14,11 @@ from distributed.security import Security
 from iterable.helpers.detect import is_flat, open_iterable
 
 from ..core import config
-from ..core.cluster import get_client, wait_until_stopped
+from ..core.cluster import get_client
 from ..core.lost import cancel_quietly, raise_if_lost
 from ..core.names import WRITE, task_key
 from ..core.retry import Retrying
+from ..core.window import wait_until_stopped
 from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
 from .fs import absolute, join, pop_storage_options
 
