@@ -53,12 +53,12 @@ from iterable.convert.core import convert as upstream_convert
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
 
+from ..columnar import ColumnarUnavailable, convert_columnar, path_kind
 from ..core.exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
 from ..core.retry import is_transient
 from ..io.atomic import atomic_target
-from ..columnar import ColumnarUnavailable, convert_columnar, path_kind
 from ..io.fs import local_input, scratch_dir
-from ..io.read import plan_source_iterable
+from ..io.read import SPLIT_SAFE_ARGS, plan_source_iterable
 from ..io.readers import CSVRange, JSONLinesRange
 from ..io.records import fast_records
 from .writers import same_text_writer
@@ -86,8 +86,6 @@ COLUMNAR_FALLBACK = (ColumnarUnavailable, pa.ArrowInvalid, UnicodeDecodeError)
 SMALL_FILE = 1 << 20
 #: Records per byte range a worker reads, one range after another, when it converts a whole file.
 STREAM_RECORDS = 25_000
-#: iterableargs the range readers reproduce (they copy the dialect from iterabledata's own reader).
-_SPLIT_SAFE_ARGS = frozenset({"encoding", "delimiter", "quotechar", "keys", "autodetect", "format"})
 
 
 @dataclass(frozen=True)
@@ -209,7 +207,7 @@ def _portable(errors: list[Exception], source: str, target: str) -> list[Excepti
 
 def _range_readers(source: str, iterableargs: dict[str, Any]) -> list[Any] | None:
     """Byte-range readers giving iterabledata's records faster, or None for other files."""
-    if set(iterableargs) - _SPLIT_SAFE_ARGS:
+    if set(iterableargs) - SPLIT_SAFE_ARGS:
         return None
     it = open_iterable(source, iterableargs=dict(iterableargs))
     try:

@@ -32,11 +32,19 @@ from .head import ByteWindow, HeadTooLong, bytes_per_record
 from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
 from .sources import expand_sources
 
-__all__ = ["estimate_remaining", "plan_partitions", "plan_sized", "plan_source_iterable", "read_bag", "records_to_bag"]
+__all__ = [
+    "SPLIT_SAFE_ARGS",
+    "estimate_remaining",
+    "plan_partitions",
+    "plan_sized",
+    "plan_source_iterable",
+    "read_bag",
+    "records_to_bag",
+]
 
 #: iterableargs that only choose what iterabledata's own reader does, which the
 #: byte-range readers copy from it; any other argument means a whole-file read.
-_SPLIT_SAFE_ARGS = frozenset({"encoding", "delimiter", "quotechar", "keys", "autodetect", "format"})
+SPLIT_SAFE_ARGS = frozenset({"encoding", "delimiter", "quotechar", "keys", "autodetect", "format"})
 #: Bytes of a remote text file fetched for iterabledata to detect its dialect and encoding.
 _HEAD_BYTES = 1 << 20
 _RANGE_TYPES = {"CSVIterable": "csv", "JSONLinesIterable": "jsonl"}
@@ -49,7 +57,7 @@ def _split_kind(it: BaseIterable, iterableargs: dict[str, Any]) -> str | None:
     name = type(it).__name__
     if name == "ParquetIterable":
         return "parquet" if not (set(iterableargs) - {"format"}) else None
-    if set(iterableargs) - _SPLIT_SAFE_ARGS:
+    if set(iterableargs) - SPLIT_SAFE_ARGS:
         return None
     return _RANGE_TYPES.get(name)
 
