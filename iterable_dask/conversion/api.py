@@ -6,7 +6,7 @@
 and writes its target there, atomically (see :mod:`iterable_dask.conversion.tasks`);
 one big CSV, TSV or JSON Lines file is split into byte ranges converted side
 by side and joined into one target. Where the output provably equals
-iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.io.columnar`).
+iterabledata's, pyarrow converts whole columns (:mod:`iterable_dask.columnar`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ from ..io.fs import absolute, is_url
 from .checks import is_complete
 from .locations import local_endpoints, sequential_urls, split_storage_options
 from .results import ParallelBulkConversionResult, ParallelConversionResult
-from .run import ConvertRun, Progress, bulk_totals
+from .run import ConvertRun, Progress, bulk_totals, convert_files
 from .steps import (
     bulk_result,
     check_convert,
     convert_result,
     plan_bulk,
     prepare_targets,
-    run_bulk,
     run_convert,
 )
 from .tasks import ConvertOptions
@@ -354,5 +353,5 @@ def bulk_convert(
     if todo:
         dask_client = get_client(client, scheduler, workers=workers, security=security)
         retries = config.resolve_retries(retries)
-        outcomes = run_bulk(dask_client, todo, o, retries, show_progress, progress, start, len(plan.pairs))
+        outcomes = convert_files(dask_client, todo, o, retries, show_progress, progress, start, len(plan.pairs))
     return bulk_result(plan.pairs, skipped, outcomes, start)

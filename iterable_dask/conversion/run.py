@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
@@ -27,6 +28,7 @@ from iterable.exceptions import IterableDataError
 from iterable.helpers.detect import is_flat
 from iterable.types import ConversionResult, FileConversionResult
 
+from ..columnar import ColumnarUnavailable, path_kind
 from ..core import config
 from ..core.cluster import cluster_threads
 from ..core.lost import cancel_quietly, raise_if_lost
@@ -34,7 +36,7 @@ from ..core.names import CONVERT, CONVERT_JOIN, CONVERT_KEYS, CONVERT_PART, task
 from ..core.progress import ProgressBar, call_progress
 from ..core.runs import TASKS_PER_THREAD
 from ..core.window import Done, InFlight
-from ..columnar import ColumnarUnavailable, path_kind
+from ..io.atomic import new_job_token, sweep_temporaries
 from ..io.fs import file_size, is_url
 from ..io.read import plan_partitions
 from ..io.readers import CSVRange, JSONLinesRange, ParquetRowGroups
@@ -204,7 +206,6 @@ class ConvertRun:
 def convert_files(
     client: Any,
     todo: list[tuple[int, str, str]],
-    job: str,
     o: ConvertOptions,
     retries: int,
     show_progress: bool,
@@ -218,10 +219,23 @@ def convert_files(
     and at most ``iterable-dask.in-flight-per-worker`` tasks per worker thread
     are in flight: 100,000 files never mean 100,000 futures. Each task's
     results come back together; a task lost with its worker is rerun by Dask,
-    and one whose workers keep dying is each of its files' error.
+    and one whose workers keep dying is each of its files' error. This run's
+    temporaries are swept at the end, whatever happened.
     """
+    job = new_job_token()
+    try:
+        return _convert_batches(
+            client, todo, job, o, retries, show_progress, _Tally(total - len(todo), total, start, progress)
+        )
+    finally:  # a worker still converting when the scheduler was lost finishes its file, atomically
+        sweep_temporaries({os.path.dirname(dst) for _, _, dst in todo}, job)
+
+
+def _convert_batches(
+    client: Any, todo: list[tuple[int, str, str]], job: str, o: ConvertOptions, retries: int, show_progress: bool,
+    tally: _Tally,
+) -> dict[int, Any]:  # fmt: skip
     batches = plan_batches(todo, cluster_threads(client), o.storage_options)
-    tally = _Tally(total - len(todo), total, start, progress)
     with (
         ProgressBar(len(todo), "Converting files", unit="file", enabled=show_progress) as bar,
         raise_if_lost(client),

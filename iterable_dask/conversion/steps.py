@@ -17,7 +17,7 @@ from typing import Any
 from iterable.types import FileConversionResult
 
 from ..core.progress import call_progress
-from ..io.atomic import new_job_token, sweep_temporaries
+from ..io.atomic import sweep_temporaries
 from ..io.fs import absolute, exists, is_url
 from .checks import (
     check_infer_types,
@@ -29,7 +29,7 @@ from .checks import (
 )
 from .locations import discover, target_for
 from .results import ParallelBulkConversionResult, ParallelConversionResult, parallel_result
-from .run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, convert_files, part_blocksize
+from .run import NO_ESTIMATES, ConvertRun, Progress, as_result, bulk_totals, part_blocksize
 from .tasks import ConvertOptions
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "convert_result",
     "plan_bulk",
     "prepare_targets",
-    "run_bulk",
     "run_convert",
 ]
 
@@ -124,24 +123,6 @@ def plan_bulk(
     if infer_types:
         check_infer_types([t for _, t in pairs])
     return BulkPlan(pairs, storage_options)
-
-
-def run_bulk(
-    client: Any,
-    todo: list[tuple[int, str, str]],
-    o: ConvertOptions,
-    retries: int,
-    show_progress: bool,
-    progress: Progress | None,
-    start: float,
-    total: int,
-) -> dict[int, Any]:
-    """Convert ``todo`` on the cluster: ``{index: result or error}``; the run's temporaries swept."""
-    job = new_job_token()
-    try:
-        return convert_files(client, todo, job, o, retries, show_progress, progress, start, total)
-    finally:  # a worker still converting when the scheduler was lost finishes its file, atomically
-        sweep_temporaries({os.path.dirname(dst) for _, _, dst in todo}, job)
 
 
 def bulk_result(
