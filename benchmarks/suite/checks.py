@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-__all__ = ["fingerprint", "same_groups", "same_rows", "same_value", "table_of"]
+__all__ = ["fingerprint", "same_bytes", "same_groups", "same_rows", "same_value", "table_of"]
 
 
 def _read(path: str) -> pa.Table:
@@ -84,6 +84,26 @@ def same_rows(reference: str, output: str) -> str | None:
     for name in a.column_names:
         if not a[name].equals(b[name]):
             return f"column {name!r} differs"
+    return None
+
+
+def same_bytes(reference: str, output: str) -> str | None:
+    """None if ``output`` holds files of the same names and bytes as ``reference``; else the first that differs.
+
+    For outputs too big to compare row by row cheaply, from writers that must agree byte for byte.
+    """
+    ref, got = _files(reference), _files(output)
+    names = [os.path.relpath(p, reference) for p in ref]
+    if [os.path.relpath(p, output) for p in got] != names:
+        return f"files {[os.path.relpath(p, output) for p in got][:3]} instead of {names[:3]}"
+    for name, a, b in zip(names, ref, got, strict=True):
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                x, y = fa.read(1 << 20), fb.read(1 << 20)
+                if x != y:
+                    return f"{name} differs"
+                if not x:
+                    break
     return None
 
 

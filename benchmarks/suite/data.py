@@ -1,5 +1,9 @@
 """Deterministic data for the suite: seeded sample files, made once per size under a data folder.
 
+Three sizes: ``quick`` (a smoke run), ``full`` (the report's) and ``targets``
+(the per-issue target checks of :mod:`benchmarks.suite.targets`, at the
+issues' sizes where a run stays near ten minutes on 2 cores).
+
 Every file comes from :func:`iterable_dask.sample.sample_records` with a fixed
 seed, so two runs (and two machines) time the same bytes. A stamp beside each
 file or folder says it is complete; a half-written one from an interrupted
@@ -35,6 +39,11 @@ class Sizes:
     gz_rows: int  # rows per file of the 8 gzip JSON Lines files (parallel_read, read_dataframe)
     s3_rows: int  # rows per object of the 8 CSV objects on the S3 server
     first_rows: int  # rows per file of the 8 CSV files of the first-call workload
+    ship_records: int  # records in the caller shipped to the cluster (packed chunks vs from_sequence)
+    wait_rows: int  # records of each of the 8 in-memory sources that wait 1 ms every 100 records
+    memory_rows: tuple[int, int]  # CSV rows through the pipeline in a fresh caller, two sizes (memory growth)
+    frame_rows: tuple[int, int]  # rows per gzip JSON Lines file of the DataFrame graph's caller, two sizes
+    tiny_files: int  # CSV files of 3 rows through bulk_convert in a fresh caller (its peak memory)
 
 
 SIZES = {
@@ -49,6 +58,11 @@ SIZES = {
         gz_rows=200,
         s3_rows=100,
         first_rows=50,
+        ship_records=2_000,
+        wait_rows=200,
+        memory_rows=(200, 2_000),
+        frame_rows=(20, 200),
+        tiny_files=50,
     ),
     "full": Sizes(
         pipe_cpu_rows=20_000,
@@ -61,6 +75,29 @@ SIZES = {
         gz_rows=25_000,
         s3_rows=25_000,
         first_rows=5_000,
+        ship_records=100_000,
+        wait_rows=20_000,
+        memory_rows=(100_000, 1_000_000),
+        frame_rows=(10_000, 100_000),
+        tiny_files=20_000,
+    ),
+    # The issues' sizes, except the pipeline's memory (issue 3 said 3M rows) and the tiny files (100,000).
+    "targets": Sizes(
+        pipe_cpu_rows=100_000,
+        pipe_trivial_rows=100_000,
+        file_rows=(10_000, 30_000, 100_000),
+        wide_rows=50_000,
+        big_rows=1_000_000,
+        small_files=(250, 1_000, 2_000),
+        small_rows=40,
+        gz_rows=150_000,
+        s3_rows=100_000,
+        first_rows=5_000,
+        ship_records=100_000,
+        wait_rows=20_000,
+        memory_rows=(100_000, 1_000_000),
+        frame_rows=(10_000, 100_000),
+        tiny_files=100_000,
     ),
 }
 
@@ -120,9 +157,9 @@ class Data:
 
         return self._folder(f"wide-{FILES}x{rows}", "v1", make)
 
-    def gz_files(self) -> str:
-        """8 gzip JSON Lines files of sample records."""
-        rows = self.sizes.gz_rows
+    def gz_files(self, rows: int | None = None) -> str:
+        """8 gzip JSON Lines files of ``rows`` sample records each (default the size's ``gz_rows``)."""
+        rows = rows or self.sizes.gz_rows
 
         def make(folder: str) -> None:
             for i in range(FILES):
@@ -139,3 +176,7 @@ class Data:
     def small_files(self, files: int) -> str:
         """A folder of ``files`` CSV files of ``small_rows`` rows each."""
         return self.csv_files(self.sizes.small_rows, files, prefix="small")
+
+    def tiny_files(self) -> str:
+        """A folder of ``tiny_files`` CSV files of 3 rows each."""
+        return self.csv_files(3, self.sizes.tiny_files, prefix="tiny")

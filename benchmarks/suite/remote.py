@@ -13,9 +13,10 @@ script run from a shell would.
 from __future__ import annotations
 
 import contextlib
+import logging
+import multiprocessing
 import os
-import subprocess
-import sys
+import socket
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -28,13 +29,49 @@ import iterable_dask
 from . import peers
 from .checks import same_rows
 from .data import FILES
-from .runner import Contender, Workload
+from .runner import Contender, Workload, run_fresh
 from .workloads import Context, files_equal, values_equal
 
-__all__ = ["BUCKET", "REPO", "S3", "first_call", "s3_context", "s3_convert", "s3_count"]
+__all__ = ["BUCKET", "S3", "first_call", "s3_context", "s3_convert", "s3_count", "s3_server"]
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUCKET = "bench-suite"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(port: int, ready: Any, stop: Any) -> None:
+    """Run moto's S3 server on 127.0.0.1:``port`` until ``stop`` is set (in a child process)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    ready.set()
+    stop.wait()
+    server.stop()
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[dict[str, Any]]:
+    """A moto S3 server in a child process; yields the s3fs ``storage_options`` that reach it."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    port = _free_port()
+    process = ctx.Process(target=_serve, args=(port, ready, stop), daemon=True)
+    process.start()
+    try:
+        if not ready.wait(60):
+            raise RuntimeError("the moto S3 server did not start within 60 s")
+        yield {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{port}"}}
+    finally:
+        stop.set()
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
 
 
 class S3:
@@ -59,8 +96,6 @@ class S3:
         """URLs of the 8 CSV objects (server started and data uploaded on first call)."""
         if self.options is None:
             import s3fs
-
-            from benchmarks.common import s3_server
 
             self.options = self.given or self.stack.enter_context(s3_server())
             self.fs = s3fs.S3FileSystem(**self.options)
@@ -215,21 +250,11 @@ FIRST_CALL = {
 }
 
 
-def _in_fresh_process(code: str, folder: str, out: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
-    env["PYTHONPATH"] = REPO
-    done = subprocess.run(
-        [sys.executable, "-c", code, folder, out], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
-    if done.returncode:
-        raise RuntimeError(f"exit {done.returncode}: {done.stderr.strip()[-300:]}")
-
-
 def first_call(ctx: Context) -> list[Workload]:
     rows = ctx.sizes.first_rows
     folder = ctx.data.csv_files(rows, prefix="first")
     contenders = [
-        Contender(name, kind, lambda out, code=code: _in_fresh_process(code, folder, out))
+        Contender(name, kind, lambda out, code=code: run_fresh(code, folder, out))
         for name, (kind, code) in FIRST_CALL.items()
     ]
     size = f"{FILES} files x {rows:,} rows"

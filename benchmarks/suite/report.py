@@ -78,7 +78,10 @@ def markdown(payload: dict[str, Any]) -> str:
         "against iterabledata's sequential output (record for record; typed engines by rows and values as strings). "
         "**speed-up** is iterabledata sequential's median over the contender's: above 1 is faster. "
         "A contender whose output differs is listed with no time; one more than 5x slower than the baseline "
-        "in its checked run (and over 5 s) is timed once (its rounds column shows one time).",
+        "in its checked run (and over 5 s) is timed once (its rounds column shows one time). "
+        "*caller peak RSS* is the resident memory of the process that ran the job, sampled every 10 ms during "
+        "the timed rounds: the suite's own process (which also holds the scheduler), or for the jobs run in a "
+        "fresh process, that process.",
         "",
         "## Summary",
         "",
@@ -102,8 +105,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
         "## Every contender",
         "",
-        "| workload | size | contender | median (s) | speed-up | rounds (s) | load before/after |",
-        "| --- | --- | --- | ---: | ---: | --- | --- |",
+        "| workload | size | contender | median (s) | speed-up | caller peak RSS (MiB) | rounds (s) "
+        "| load before/after |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
     ]
     notes: list[str] = []
     for group in _groups(rows).values():
@@ -116,7 +120,8 @@ def markdown(payload: dict[str, Any]) -> str:
                 median, ratio = _s(r["median"]), _x(r["ratio"])
             times = ", ".join(f"{t:.2f}" for t in r["times"])
             load = f"{r['load'][0]:.2f} / {r['load'][1]:.2f}"
-            lines.append(f"| {r['workload']} | {r['size']} | {name} | {median} | {ratio} | {times} | {load} |")
+            rss = "-" if r.get("peak_rss_mib") is None else f"{r['peak_rss_mib']:.0f}"
+            lines.append(f"| {r['workload']} | {r['size']} | {name} | {median} | {ratio} | {rss} | {times} | {load} |")
         for note in group[0]["notes"]:
             entry = f"{group[0]['workload']}: {note}"
             if entry not in notes:

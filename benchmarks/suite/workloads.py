@@ -29,7 +29,7 @@ from .checks import fingerprint, same_groups, same_rows, same_value
 from .data import FILES, Data, Sizes
 from .runner import Contender, Workload
 
-__all__ = ["BUILDERS", "Context", "CpuBound", "calibrate", "trivial"]
+__all__ = ["BUILDERS", "Context", "CpuBound", "calibrate", "chain", "count", "sources", "trivial"]
 
 
 @dataclass
@@ -98,7 +98,7 @@ def groups_equal(ref_out: str, ref: Any, out: str, got: Any) -> str | None:
 # -- contenders shared by several workloads ---------------------------------------------------------------------
 
 
-def _sources(folder: str) -> list[str]:
+def sources(folder: str) -> list[str]:
     return sorted(p for p in glob.glob(os.path.join(folder, "*")) if os.path.isfile(p))
 
 
@@ -113,7 +113,7 @@ def bulk_contenders(ctx: Context, folder: str, to_ext: str, peers_too: bool = Tr
 
     ``peers_too=False`` (the smaller sizes of a scaled workload): iterabledata sequential and iterable_dask only.
     """
-    files = _sources(folder)
+    files = sources(folder)
     n = len(files)
 
     def seq(out: str) -> Any:
@@ -258,6 +258,33 @@ def small_files(ctx: Context) -> list[Workload]:
     return works
 
 
+def small_files_count(ctx: Context) -> list[Workload]:
+    n = ctx.sizes.small_files[-1]
+    folder = ctx.data.small_files(n)
+    files = sources(folder)
+
+    def seq(out: str) -> int:
+        return count(chain(files))
+
+    def ours(out: str) -> int:
+        bag = iterable_dask.read_bag(os.path.join(folder, "*.csv"))
+        return iterable_dask.compute(bag.count(), client=ctx.client)[0]
+
+    contenders = [
+        Contender("iterabledata sequential (open_iterable loop)", "baseline", seq),
+        Contender("iterable_dask read_bag().count()", "iterable_dask", ours),
+        Contender(
+            "dask.bag read_text+csv parse, count",
+            "peer",
+            lambda out: peers.bag_count_csv(files, ctx.client, split=False),
+        ),
+        Contender("pyarrow read_csv, num_rows", "peer", lambda out: peers.pa_count_csv(files)),
+        Contender("DuckDB count(*)", "peer", lambda out: peers.duck_count_csv(files)),
+    ]
+    size = f"{n:,} files x {_rows(ctx.sizes.small_rows)}"
+    return [Workload("small-files-count", "many small files, count the records", size, n, contenders, values_equal)]
+
+
 def big_split(ctx: Context) -> list[Workload]:
     rows = ctx.sizes.big_rows
     big = ctx.data.big_csv()
@@ -286,14 +313,14 @@ def big_split(ctx: Context) -> list[Workload]:
     return [work]
 
 
-def _count(records: Iterable[Any]) -> int:
+def count(records: Iterable[Any]) -> int:
     n = 0
     for _ in records:
         n += 1
     return n
 
 
-def _chain(paths: list[str]) -> Iterable[dict[str, Any]]:
+def chain(paths: list[str]) -> Iterable[dict[str, Any]]:
     for path in paths:
         with open_iterable(path) as it:
             yield from it
@@ -301,9 +328,9 @@ def _chain(paths: list[str]) -> Iterable[dict[str, Any]]:
 
 def parallel_read(ctx: Context) -> list[Workload]:
     rows = ctx.sizes.gz_rows
-    files = _sources(ctx.data.gz_files())
+    files = sources(ctx.data.gz_files())
     readers: list[tuple[str, str, Callable[[], Iterable[Any]]]] = [
-        ("iterabledata sequential (chain of open_iterable)", "baseline", lambda: _chain(files)),
+        ("iterabledata sequential (chain of open_iterable)", "baseline", lambda: chain(files)),
         (
             "iterable_dask parallel_read, thread",
             "iterable_dask",
@@ -318,7 +345,7 @@ def parallel_read(ctx: Context) -> list[Workload]:
         ("pyarrow read_json, to_pylist", "peer", lambda: peers.pa_records(files)),
     ]
     contenders = [
-        Contender(name, kind, lambda out, read=read: _count(read()), lambda out, read=read: fingerprint(read()))
+        Contender(name, kind, lambda out, read=read: count(read()), lambda out, read=read: fingerprint(read()))
         for name, kind, read in readers
     ]
     size = f"{FILES} gzip JSON Lines files x {_rows(rows)}"
@@ -340,7 +367,7 @@ def read_count(ctx: Context) -> list[Workload]:
 
     def seq(out: str) -> int:
         with open_iterable(big) as it:
-            return _count(it)
+            return count(it)
 
     def ours(out: str, blocksize: Any = "default") -> int:
         return iterable_dask.compute(iterable_dask.read_bag(big, blocksize).count(), client=ctx.client)[0]
@@ -369,7 +396,7 @@ def read_count(ctx: Context) -> list[Workload]:
 
 def _sequential_groupby(files: list[str]) -> dict[str, float]:
     sums: dict[str, float] = {}
-    for record in _chain(files):
+    for record in chain(files):
         sums[record["city"]] = sums.get(record["city"], 0.0) + float(record["amount"])
     return sums
 
@@ -381,7 +408,7 @@ def _frame_sums(df: Any) -> Any:
 def dataframe_groupby(ctx: Context) -> list[Workload]:
     rows = ctx.sizes.gz_rows
     folder = ctx.data.gz_files()
-    files = _sources(folder)
+    files = sources(folder)
 
     def ours(out: str) -> dict[str, float]:
         df = iterable_dask.read_dataframe(os.path.join(folder, "*.jsonl.gz"))
@@ -422,6 +449,7 @@ BUILDERS: dict[str, Callable[[Context], list[Workload]]] = {
     "csv-parquet": csv_parquet,
     "big-split": big_split,
     "small-files": small_files,
+    "small-files-count": small_files_count,
     "parallel-read": parallel_read,
     "read-bag-count": read_count,
     "dataframe-groupby": dataframe_groupby,
