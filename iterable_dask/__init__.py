@@ -7,7 +7,8 @@ notebook's active Client, or a remote scheduler (:func:`get_client`).
 Layout (each room's ``__init__`` says what it holds and may import)::
 
     core/         cluster, config, chunk serialization, task window, progress, errors
-    io/           sources, partition readers, read_bag/write_bag, columnar, atomic, parallel_read/write
+    io/           sources, partition readers, read_bag/write_bag, columnar, atomic
+    streams/      parallel_read/parallel_write: their engines, buffers and worker tasks
     pipelines/    pipeline() and its runner, tasks, state merging, auto mode
     conversion/   convert() and bulk_convert(), their tasks and checks
     cli/          the iterable-dask command; sample.py the demo data
@@ -34,20 +35,9 @@ from .core.exceptions import (
     UnpicklableFunctionError,
     UnsplittableFileError,
 )
-from .io import (
-    ParallelReader,
-    WrittenFile,
-    expand_sources,
-    parallel_read,
-    parallel_write,
-    plan_partitions,
-    read_bag,
-    read_dataframe,
-    records_to_bag,
-    to_dask,
-    write_bag,
-)
+from .io import expand_sources, plan_partitions, read_bag, read_dataframe, records_to_bag, to_dask, write_bag
 from .pipelines import ParallelPipelineResult, Pipeline, RecordError, pipeline
+from .streams import ParallelReader, WrittenFile, parallel_read, parallel_write
 
 try:
     __version__ = version("iterable-dask")

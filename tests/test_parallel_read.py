@@ -19,10 +19,10 @@ from iterable.base import BaseIterable
 
 from iterable_dask import FileWriteError, SourceReadError, parallel_read
 from iterable_dask.core.chunks import pack_tree, unpack
-from iterable_dask.io.parallel_read import ParallelReader
-from iterable_dask.io.read_packed import ReadPacked
 from iterable_dask.io.readers import JSONLinesRange, WholeFile
 from iterable_dask.sample import write_sample
+from iterable_dask.streams.packed import ReadPacked
+from iterable_dask.streams.read import ParallelReader
 
 from .helpers import sequential
 
@@ -274,7 +274,7 @@ def test_skip_yields_what_a_sequential_read_gave_before_the_failure(tmp_path, mi
     bad = _bad_jsonl(str(tmp_path / "bad.jsonl"), good=300)
     broken = Counting("broken", 1000, fail_at=123)
     reader = parallel_read([*mixed, bad, broken], on_error="skip", chunk_size=50)
-    with caplog.at_level(logging.WARNING, logger="iterable_dask.io.parallel_read"):
+    with caplog.at_level(logging.WARNING, logger="iterable_dask.streams.read"):
         got = list(reader)
     expected = [r for p in mixed for r in sequential(p)]
     expected += [{"bad-file": i} for i in range(300)] + [{"src": "broken", "i": i} for i in range(123)]

@@ -13,8 +13,8 @@ import dask.bag as db
 import pytest
 
 from iterable_dask import FileWriteError, WrittenFile, parallel_read, parallel_write
-from iterable_dask.io.parallel_write import FileWriter, KeyedPartitionWriter, partition_folder
 from iterable_dask.sample import sample_records, write_sample
+from iterable_dask.streams.file_writers import FileWriter, KeyedPartitionWriter, partition_folder
 
 from .helpers import sequential
 

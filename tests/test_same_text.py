@@ -183,9 +183,9 @@ def test_block_reader_gives_iterabledatas_records(tmp_path, case, suffix):
     from iterable import open_iterable
 
     from iterable_dask.core.chunks import unpack
-    from iterable_dask.io.read_packed import ReadPacked
     from iterable_dask.io.readers import WholeFile
     from iterable_dask.io.records import fast_records
+    from iterable_dask.streams.packed import ReadPacked
 
     path = _write(tmp_path / f"data{suffix}", JSON_LINES_TEXTS[case])
     with open_iterable(path) as it:
@@ -234,8 +234,8 @@ def test_block_reader_leaves_a_bad_line_to_iterabledata(tmp_path, text, position
     from iterable import open_iterable
 
     from iterable_dask.core.exceptions import PartitionReadError
-    from iterable_dask.io.read_packed import ReadPacked
     from iterable_dask.io.readers import WholeFile
+    from iterable_dask.streams.packed import ReadPacked
 
     path = _write(tmp_path / "bad.jsonl.gz", text)
     with open_iterable(path) as it, pytest.raises(Exception) as upstream:
@@ -287,8 +287,8 @@ def test_csv_batch_reader_gives_iterabledatas_records(tmp_path, case, suffix):
     from iterable import open_iterable
 
     from iterable_dask.core.chunks import unpack
-    from iterable_dask.io.read_packed import ReadPacked
     from iterable_dask.io.readers import WholeFile
+    from iterable_dask.streams.packed import ReadPacked
 
     path = _write(tmp_path / f"data{suffix}", CSV_TEXTS[case])
     for args in ({}, {"delimiter": ";"}):

@@ -32,11 +32,11 @@ from ..core.lost import cancel_quietly, raise_if_lost
 from ..core.names import WRITE_FILE, WRITE_KEYED, task_key
 from ..core.retry import Retrying
 from ..core.window import wait_until_stopped
-from .atomic import ensure_output_folder, new_job_token, sweep_temporaries
+from ..io.atomic import ensure_output_folder, new_job_token, sweep_temporaries
+from ..io.fs import absolute, is_url, pop_storage_options
+from ..io.write import write_bag_counts
 from .file_writers import FileWriter, KeyedPartitionWriter, WrittenFile, key_function, partition_folder
-from .fs import absolute, is_url, pop_storage_options
-from .parallel_read import ParallelReader
-from .write import write_bag_counts
+from .read import ParallelReader
 
 __all__ = ["FileWriter", "KeyedPartitionWriter", "WrittenFile", "parallel_write", "partition_folder"]
 

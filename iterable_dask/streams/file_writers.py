@@ -14,8 +14,8 @@ from iterable.helpers.detect import is_flat
 
 from ..core.chunks import PackedChunk, unpack
 from ..core.exceptions import FileWriteError
-from .fs import makedirs
-from .write import PartitionWriter, flat_keys
+from ..io.fs import makedirs
+from ..io.write import PartitionWriter, flat_keys
 
 __all__ = ["FileWriter", "KeyedPartitionWriter", "WrittenFile", "key_function", "partition_folder"]
 

@@ -1,8 +1,9 @@
-"""The engine under :class:`~iterable_dask.io.parallel_read.ParallelReader`.
+"""The engines under :class:`~iterable_dask.streams.read.ParallelReader`: who fills the buffers.
 
-Reader threads (thread mode) or one feeder thread submitting partition tasks
-(process mode) fill bounded buffers that the consumer drains: ``State`` is
-what they share, ``_Buffer`` one bounded FIFO.
+Reader threads (thread mode) read one source at a time here; one feeder
+thread (process mode) submits partition tasks and hands their packed
+results over. Both fill the bounded buffers of a :class:`~.state.State`
+that the consumer drains.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import logging
-import threading
 from collections.abc import Iterator
 from itertools import count, islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
@@ -24,116 +23,14 @@ from ..core.lost import cancel_quietly
 from ..core.names import READ_SOURCE, task_key
 from ..core.retry import Retrying
 from ..core.runs import TASKS_PER_THREAD, run_count, run_ids
-from .fs import file_size, local_input
-from .read import plan_sized
-from .read_packed import ReadGroupPacked, ReadPacked
-from .readers import WholeFile
-from .records import records_of
+from ..io.fs import file_size, local_input
+from ..io.read import plan_sized
+from ..io.readers import WholeFile
+from ..io.records import records_of
+from .packed import ReadGroupPacked, ReadPacked
+from .state import DATA, DONE, ERROR, State
 
-if TYPE_CHECKING:
-    from .parallel_read import ParallelReader
-
-logger = logging.getLogger("iterable_dask.io.parallel_read")
-
-DATA, DONE, ERROR = 0, 1, 2
-_POLL = 0.1  # seconds between checks of the stop event by a blocked thread
-_JOIN_TIMEOUT = 30.0
-
-
-class Buffer:
-    """A FIFO holding at most ``limit`` records; an item bigger than the room waits for an empty buffer."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-        self._items: collections.deque[tuple[Any, int]] = collections.deque()
-        self._cond = threading.Condition()
-
-    def put(self, item: Any, n: int, stop: threading.Event) -> bool:
-        with self._cond:
-            while self.held and self.held + n > self.limit and not stop.is_set():
-                self._cond.wait(_POLL)
-            if stop.is_set():
-                return False
-            self._items.append((item, n))
-            self.held += n
-            self._cond.notify_all()
-            return True
-
-    def get(self, stop: threading.Event) -> Any:
-        with self._cond:
-            while not self._items and not stop.is_set():
-                self._cond.wait(_POLL)
-            if stop.is_set():
-                return None
-            item, n = self._items.popleft()
-            self.held -= n
-            self._cond.notify_all()
-            return item
-
-    def release(self) -> None:
-        """Drop the content and wake every waiter (after the stop event is set)."""
-        with self._cond:
-            self._items.clear()
-            self.held = 0
-            self._cond.notify_all()
-
-
-class State:
-    """What the reader threads share. It holds no reference to the ParallelReader, so that can be collected."""
-
-    def __init__(self, reader: ParallelReader, window: int) -> None:
-        self.stop = threading.Event()
-        self.sources = reader._sources
-        self.iterableargs = reader._iterableargs
-        self.storage_options = reader._storage_options
-        self.chunk = reader.chunk_size
-        self.ordered = reader.ordered
-        self.window = window
-        n = len(self.sources)
-        if self.ordered:  # one buffer per source, at most `window` sources buffered at once
-            self.buffers = [Buffer(max(self.chunk, reader.buffer // window)) for _ in range(n)]
-        else:
-            self.buffers = [Buffer(reader.buffer)] * n
-        self.position = 0  # the source the consumer reads (ordered)
-        self._admit = threading.Condition()
-        self._lock = threading.Lock()
-        self._local: Iterator[int] = iter(())
-        self.threads: list[threading.Thread] = []
-
-    def next_local(self) -> int | None:
-        with self._lock:
-            return next(self._local, None)
-
-    def admit(self, idx: int) -> bool:
-        """Wait until source ``idx`` may fill its buffer (ordered: within ``window`` of the consumer)."""
-        if self.ordered:
-            with self._admit:
-                while idx >= self.position + self.window and not self.stop.is_set():
-                    self._admit.wait(_POLL)
-        return not self.stop.is_set()
-
-    def advance(self) -> None:
-        with self._admit:
-            self.position += 1
-            self._admit.notify_all()
-
-    def put(self, idx: int, kind: int, payload: Any, n: int = 0) -> bool:
-        return self.buffers[idx].put((kind, idx, payload), n, self.stop)
-
-    def shutdown(self) -> None:
-        self.stop.set()
-        with self._admit:
-            self._admit.notify_all()
-        for buffer in {id(b): b for b in self.buffers}.values():
-            buffer.release()
-        for thread in self.threads:
-            if thread is not threading.current_thread():
-                thread.join(_JOIN_TIMEOUT)
-                if thread.is_alive():
-                    logger.warning(
-                        "parallel_read: reader thread %s did not stop within %ss", thread.name, _JOIN_TIMEOUT
-                    )
+__all__ = ["cluster_main", "read_source", "thread_main"]
 
 
 def read_source(state: State, idx: int) -> None:

@@ -26,10 +26,11 @@ from ..core.chunks import unpack
 from ..core.cluster import get_client
 from ..core.exceptions import SourceReadError
 from ..core.lost import lost_error, scheduler_lost
-from .atomic import new_job_token
-from .fs import pop_storage_options
-from .read_feeder import DATA, ERROR, State, cluster_main, thread_main
-from .sources import expand_sources, source_name
+from ..io.atomic import new_job_token
+from ..io.fs import pop_storage_options
+from ..io.sources import expand_sources, source_name
+from .feeder import cluster_main, thread_main
+from .state import DATA, ERROR, State
 
 __all__ = ["ParallelReader", "parallel_read"]
 
@@ -108,8 +109,16 @@ class ParallelReader:
             window = config.resolve_workers(self._workers) if self._workers else nthreads
         else:
             window = min(config.resolve_workers(self._workers), len(local))
-        state = self._state = State(self, window)
-        state._local = iter(local)
+        state = self._state = State(
+            self._sources,
+            iterableargs=self._iterableargs,
+            storage_options=self._storage_options,
+            chunk=self.chunk_size,
+            buffer=self.buffer,
+            ordered=self.ordered,
+            window=window,
+            local=local,
+        )
         self._finalizer = weakref.finalize(self, state.shutdown)
         for i in range(min(window, len(local))):
             state.threads.append(threading.Thread(target=thread_main, args=(state,), name=f"parallel-read-{i}"))
