@@ -1,4 +1,4 @@
-"""Running the installed ``iterable-dask`` console script in a subprocess, and what it leaves behind."""
+"""Running the installed ``iterable-dask`` console script in a subprocess, and the processes it starts."""
 
 from __future__ import annotations
 
@@ -36,13 +36,6 @@ def summary(completed: subprocess.CompletedProcess) -> dict[str, Any]:
     """The ``--json`` summary a command printed (the last stdout line)."""
     assert completed.stdout.strip(), f"no JSON on stdout; stderr: {completed.stderr}"
     return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-def temporaries(folder: str) -> list[str]:
-    """The package's temporary files in ``folder`` (``.iterable-dask-...``)."""
-    if not os.path.isdir(folder):
-        return []
-    return sorted(n for n in os.listdir(folder) if n.startswith(".iterable-dask-"))
 
 
 def descendants(pid: int) -> list[psutil.Process]:

@@ -1,13 +1,16 @@
-"""Test helpers: sequential reference reads with iterabledata itself."""
+"""Test helpers: sequential reference reads with iterabledata itself, polling, threads, leftover temporaries."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from iterable import open_iterable
+
+from iterable_dask.io.atomic import TEMP_PREFIX
 
 
 def sequential(path: str, **iterableargs: Any) -> list[Any]:
@@ -51,3 +54,24 @@ def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[BaseExcep
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     return thread, errors
+
+
+def temporaries(folder: str | os.PathLike[str], job: str | None = None, *, recursive: bool = False) -> list[str]:
+    """The temporary files :mod:`iterable_dask.io.atomic` left in ``folder``, sorted (none for a missing folder).
+
+    A temporary is a name that starts with ``TEMP_PREFIX`` (``.iterable-dask-``):
+    ``atomic.temp_path`` names them ``TEMP_PREFIX<job>-<random>.<target name>``
+    beside their target, and the writability probe of a conversion's checks
+    carries the prefix too. ``job`` narrows to one job's temporaries (the
+    names ``atomic.sweep_temporaries`` removes); ``recursive`` looks into
+    subfolders as well and gives paths relative to ``folder``.
+    """
+    prefix = TEMP_PREFIX if job is None else f"{TEMP_PREFIX}{job}-"
+    if not os.path.isdir(folder):
+        return []
+    if not recursive:
+        return sorted(n for n in os.listdir(folder) if n.startswith(prefix))
+    found = []
+    for root, _, files in os.walk(folder):
+        found += [os.path.relpath(os.path.join(root, n), folder) for n in files if n.startswith(prefix)]
+    return sorted(found)

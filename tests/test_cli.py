@@ -20,9 +20,9 @@ from iterable_dask.cli.app import cli
 from iterable_dask.cli.options import parse_storage_options
 from iterable_dask.sample import write_sample
 
-from .cli_helpers import run_cli, summary, temporaries
+from .cli_helpers import run_cli, summary
 from .conftest import free_port
-from .helpers import sequential
+from .helpers import sequential, temporaries
 
 
 def test_version():

@@ -17,8 +17,8 @@ import pytest
 
 from iterable_dask.sample import write_sample
 
-from .cli_helpers import all_gone, descendants, run_cli, start_cli, summary, temporaries, wait_for
-from .helpers import sequential
+from .cli_helpers import all_gone, descendants, run_cli, start_cli, summary
+from .helpers import sequential, temporaries, wait_for
 
 TRANSFORMS = textwrap.dedent(
     """

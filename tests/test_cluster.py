@@ -14,13 +14,14 @@ import dask
 import dask.bag as db
 import psutil
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 import iterable_dask
 from iterable_dask import ClusterConnectionError, get_client
 from iterable_dask.core.cluster import _embedded
 
 from .conftest import free_port as _free_port
+from .conftest import own_cluster
 
 
 def test_explicit_client_wins(client):
@@ -198,5 +199,6 @@ def test_cluster_without_get_client_is_connected_by_address():
         def __init__(self, address):
             self.scheduler_address = address
 
-    with LocalCluster(n_workers=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=None) as lc:
-        assert get_client(Handle(lc.scheduler_address)).scheduler.address == lc.scheduler_address
+    with own_cluster(1, processes=False, protocol="tcp://", dashboard_address=None) as own:
+        address = own.cluster.scheduler_address
+        assert get_client(Handle(address)).scheduler.address == address

@@ -24,9 +24,8 @@ import dask.config
 import psutil
 import pytest
 import yaml
-from distributed import Client
 
-from .conftest import free_port, stop_processes
+from .conftest import real_cluster
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DASK_CLI = os.path.join(os.path.dirname(sys.executable), "dask")
@@ -378,22 +377,17 @@ def outside_environment() -> dict[str, str]:
 @contextlib.contextmanager
 def compose_cluster(cwd: str, *, s3_endpoint: str, data: str) -> Iterator[str]:
     """Start the compose file's scheduler and workers (``deploy.replicas`` of them) here; yield the address."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
     replicas = service("worker")["deploy"]["replicas"]
 
-    def start(name: str, args: list[str]) -> subprocess.Popen:
-        env = {
-            **outside_environment(),
-            **local_environment(name, scheduler=address, s3_endpoint=s3_endpoint, data=data),
-        }
-        return subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def command(role: str, address: str, port: int) -> list[str]:
+        return local_argv(role, port=port) if role == "scheduler" else local_argv(role, scheduler=address)
 
-    procs = [start("scheduler", local_argv("scheduler", port=port))]
-    try:
-        procs += [start("worker", local_argv("worker", scheduler=address)) for _ in range(replicas)]
-        with Client(address, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(replicas * int(option(argv("worker"), "--nworkers")), timeout=120)
-        yield address
-    finally:
-        stop_processes(procs)
+    def env(role: str, address: str) -> dict[str, str]:
+        return {
+            **outside_environment(),
+            **local_environment(role, scheduler=address, s3_endpoint=s3_endpoint, data=data),
+        }
+
+    expect = replicas * int(option(argv("worker"), "--nworkers"))
+    with real_cluster(cwd, replicas, command=command, environment=env, expect_workers=expect) as real:
+        yield real.address

@@ -15,7 +15,6 @@ import dask
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from distributed import Client, LocalCluster
 from iterable.convert.core import bulk_convert as upstream_bulk_convert
 from iterable.convert.core import convert as upstream_convert
 from iterable.types import BulkConversionResult, ConversionResult, FileConversionResult
@@ -30,13 +29,9 @@ from iterable_dask.io.read import plan_partitions
 from iterable_dask.sample import write_sample
 
 from .conftest import own_cluster
-from .helpers import sequential
+from .helpers import sequential, temporaries
 
 DEAD_SCHEDULER = "tcp://127.0.0.1:9"  # nothing listens: reaching it would fail, checks must fail first
-
-
-def temporaries(folder) -> list[str]:
-    return [name for name in os.listdir(folder) if name.startswith(TEMP_PREFIX)]
 
 
 def assert_same_output(ours: str, theirs: str) -> None:
@@ -376,11 +371,7 @@ def test_a_task_whose_worker_keeps_dying_is_reported_failed(tmp_path):
     sources = _slow_sources(tmp_path / "in")
     out = tmp_path / "out"
     out.mkdir()
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster,
-        Client(cluster, set_as_default=False) as own,
-    ):
+    with own_cluster(allowed_failures=0, dashboard_address=None) as own:
         box = {}
         run = threading.Thread(
             target=lambda: box.update(

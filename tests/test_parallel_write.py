@@ -16,7 +16,7 @@ from iterable_dask import FileWriteError, WrittenFile, parallel_read, parallel_w
 from iterable_dask.sample import sample_records, write_sample
 from iterable_dask.streams.file_writers import FileWriter, KeyedPartitionWriter, partition_folder
 
-from .helpers import sequential
+from .helpers import sequential, temporaries
 
 MODES = ["thread", "process"]
 
@@ -36,10 +36,6 @@ def _visible_files(folder: str) -> list[str]:
     return sorted(out)
 
 
-def _temporaries(folder: str) -> list[str]:
-    return [os.path.join(r, f) for r, _, files in os.walk(folder) for f in files if f.startswith(".")]
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("ext", ["jsonl", "csv", "parquet", "jsonl.gz"])
 def test_round_robin_files_hold_the_records_in_order(tmp_path, ext, mode, request):
@@ -50,7 +46,7 @@ def test_round_robin_files_hold_the_records_in_order(tmp_path, ext, mode, reques
     paths = [os.path.join(dest, f"part-{i:05d}.{ext}") for i in range(5)]
     assert written == [WrittenFile(p, n) for p, n in zip(paths, [500, 500, 500, 500, 350], strict=True)]
     assert [r for p in paths for r in sequential(p)] == records
-    assert _visible_files(dest) == sorted(paths) and _temporaries(dest) == []
+    assert _visible_files(dest) == sorted(paths) and temporaries(dest, recursive=True) == []
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -131,7 +127,7 @@ def test_a_failing_file_names_itself_and_leaves_no_partial_output(tmp_path, mode
     assert info.value.path == os.path.join(dest, "part-00001.jsonl")
     if mode == "thread":
         assert isinstance(info.value.__cause__, TypeError)
-    assert _temporaries(dest) == []
+    assert temporaries(dest, recursive=True) == []
     assert not os.path.exists(info.value.path)
     for path in _visible_files(dest):  # whatever was completed is whole
         assert len(sequential(path)) == 100
@@ -152,7 +148,7 @@ def test_a_bag_is_written_on_the_workers(tmp_path, client, partition_by):
     else:
         label = "city" if partition_by == "city" else "key"
         assert all(os.path.basename(os.path.dirname(p)).startswith(f"{label}=") for p, _ in written)
-    assert _temporaries(str(tmp_path / "out")) == []
+    assert temporaries(tmp_path / "out", recursive=True) == []
 
 
 def test_a_parallel_reader_round_trips_and_is_closed(tmp_path):

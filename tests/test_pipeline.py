@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import threading
@@ -11,7 +10,6 @@ import traceback
 from collections import Counter
 
 import pytest
-from distributed import Client, LocalCluster
 from iterable import open_iterable
 from iterable.pipeline import pipeline as upstream_pipeline
 from iterable.types import PipelineResult
@@ -22,7 +20,8 @@ from iterable_dask.pipelines.auto import Timing, decide_mode
 from iterable_dask.pipelines.state import merge_state
 from iterable_dask.sample import write_sample
 
-from .helpers import sequential
+from .conftest import own_cluster
+from .helpers import sequential, temporaries
 
 N = 3000
 
@@ -451,12 +450,7 @@ def _slow(record, state):
 def test_a_killed_worker_loses_no_record(tmp_path):
     """SIGKILL a worker process mid-run: its chunks rerun elsewhere; every record lands once, in order."""
     src = write_sample(str(tmp_path / "src.csv"), 6000)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, silence_logs=50
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with own_cluster(dashboard_address=None) as client:
         pids = list(client.run(os.getpid).values())
         progressed = threading.Event()
 
@@ -485,7 +479,7 @@ def test_a_killed_worker_loses_no_record(tmp_path):
         assert not psutil_alive(pids[0])
     assert got.rec_count == 6000
     assert sequential(str(tmp_path / "out.jsonl")) == sequential(src)
-    assert not glob.glob(str(tmp_path / ".*"))
+    assert temporaries(tmp_path) == []
 
 
 def psutil_alive(pid):

@@ -20,7 +20,7 @@ from iterable.convert.core import bulk_convert as upstream_bulk_convert
 import iterable_dask
 from iterable_dask.sample import write_sample
 
-from .conftest import dask_processes, own_cluster, stop_processes
+from .conftest import own_cluster, real_cluster
 from .helpers import sequential, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -40,7 +40,7 @@ def _keys(fs, prefix: str) -> list[str]:
 def test_worker_killed_while_writing_to_s3_leaves_no_partial_object(allowed_failures, s3):
     fs, bucket, so = s3
     target = f"{bucket}/killed/part-00000.jsonl"
-    with own_cluster(allowed_failures) as client, ThreadPoolExecutor(1) as pool:
+    with own_cluster(allowed_failures=allowed_failures) as client, ThreadPoolExecutor(1) as pool:
         pids = client.run(os.getpid)
         folders = client.run(lambda dask_worker: dask_worker.local_directory)
         bag = db.from_sequence(range(300), npartitions=1).map(_slow_record)
@@ -75,13 +75,8 @@ def test_worker_killed_while_writing_to_s3_leaves_no_partial_object(allowed_fail
 def elsewhere_cluster(tmp_path_factory):
     """Real `dask scheduler` and two `dask worker` processes whose working directory is not the caller's."""
     folder = tmp_path_factory.mktemp("elsewhere")
-    address, procs = dask_processes(str(folder), workers=2)
-    try:
-        with Client(address, timeout=30, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=60)
-            yield address, client, folder
-    finally:
-        stop_processes(procs)
+    with real_cluster(str(folder), 2) as real, Client(real.address, timeout=30, set_as_default=False) as client:
+        yield real.address, client, folder
 
 
 def test_relative_paths_with_workers_started_elsewhere(elsewhere_cluster, tmp_path, monkeypatch):

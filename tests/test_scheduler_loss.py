@@ -17,7 +17,6 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Any
 
 import pytest
 from distributed import Client
@@ -26,9 +25,8 @@ from distributed.comm.core import CommClosedError
 import iterable_dask
 from iterable_dask import ClusterConnectionError, SchedulerLostError
 from iterable_dask.core.lost import scheduler_lost
-from iterable_dask.io.atomic import TEMP_PREFIX
-from tests.conftest import dask_processes, stop_processes
-from tests.helpers import in_thread, sequential
+from tests.conftest import real_cluster
+from tests.helpers import in_thread, sequential, temporaries
 
 #: Bound on the failing call, from the kill: the client notices a closed connection at once.
 CALL_BOUND = 90
@@ -37,13 +35,8 @@ CALL_BOUND = 90
 @pytest.fixture
 def doomed_cluster(tmp_path):
     """``(address, [scheduler, worker, worker])``: real processes whose scheduler a test kills."""
-    address, procs = dask_processes(str(tmp_path), workers=2, worker_args=["--death-timeout", "10"])
-    try:
-        with Client(address, timeout=60, set_as_default=False) as c:
-            c.wait_for_workers(2, timeout=90)
-        yield address, procs
-    finally:
-        stop_processes(procs)
+    with real_cluster(str(tmp_path), 2, worker_args=["--death-timeout", "10"]) as real:
+        yield real.address, real.procs
 
 
 def _kill_scheduler_when(started: threading.Event, thread: threading.Thread, procs: list[subprocess.Popen]) -> None:
@@ -69,10 +62,6 @@ def _workers_exit(procs: list[subprocess.Popen]) -> None:
         worker.wait(120)
 
 
-def _temporaries(folder: Any) -> list[str]:
-    return [name for name in os.listdir(folder) if name.startswith(TEMP_PREFIX)]
-
-
 def test_bulk_convert_losing_its_scheduler(doomed_cluster, tmp_path):
     address, procs = doomed_cluster
     src, dest = tmp_path / "in", tmp_path / "out"
@@ -93,7 +82,7 @@ def test_bulk_convert_losing_its_scheduler(doomed_cluster, tmp_path):
     _kill_scheduler_when(started, thread, procs)
     _assert_lost(thread, errors, address)
     _workers_exit(procs)
-    assert _temporaries(dest) == []
+    assert temporaries(dest) == []
     outputs = sorted(os.listdir(dest))
     assert 0 < len(outputs) < 60  # the run was stopped mid-way
     for name in outputs:  # every output there is whole: iterabledata reads exactly its source's records

@@ -14,7 +14,6 @@ import os
 
 import dask
 import pytest
-from distributed import Client
 from distributed.security import Security
 from iterable.convert.core import bulk_convert as upstream_bulk_convert
 from iterable.helpers.detect import open_iterable
@@ -22,8 +21,8 @@ from iterable.pipeline import pipeline as upstream_pipeline
 
 import iterable_dask
 from iterable_dask import ClusterConnectionError
-from tests.conftest import dask_processes, stop_processes
-from tests.helpers import in_thread, sequential
+from tests.conftest import real_cluster
+from tests.helpers import in_thread, sequential, temporaries
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
@@ -70,14 +69,9 @@ def tls_cluster(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("tls"))
     paths = make_certificates(folder)
     tls = ["--tls-ca-file", paths["ca"], "--tls-cert", paths["cert"], "--tls-key", paths["key"]]
-    address, procs = dask_processes(folder, workers=2, protocol="tls", scheduler_args=tls, worker_args=tls)
-    try:
-        security = security_of(paths)
-        with Client(address, security=security, timeout=60, set_as_default=False) as c:
-            c.wait_for_workers(2, timeout=90)
-        yield address, security, paths
-    finally:
-        stop_processes(procs)
+    security = security_of(paths)
+    with real_cluster(folder, 2, protocol="tls", scheduler_args=tls, worker_args=tls, security=security) as real:
+        yield real.address, security, paths
 
 
 def _csv_files(folder, n: int = 3, rows: int = 40) -> list[str]:
@@ -198,7 +192,7 @@ def test_a_client_without_the_certificates_is_refused(tls_cluster, tmp_path):
     # Nothing was written.
     assert not os.path.exists(tmp_path / "p.jsonl")
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
-    assert not [name for name in os.listdir(tmp_path) if name.startswith(".iterable-dask-")]
+    assert temporaries(tmp_path) == []
 
 
 def test_the_command_line_over_tls(tls_cluster, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import threading
@@ -10,14 +9,13 @@ import time
 
 import dask.bag as db
 import pytest
-from distributed import Client, LocalCluster
 
 import iterable_dask
 from iterable_dask import read_bag, records_to_bag, write_bag
-from iterable_dask.io.atomic import TEMP_PREFIX
 from iterable_dask.sample import sample_records, write_sample
 
-from .helpers import sequential
+from .conftest import own_cluster
+from .helpers import sequential, temporaries
 
 
 @pytest.mark.parametrize("ext", ["jsonl", "csv", "parquet", "jsonl.gz"])
@@ -29,7 +27,7 @@ def test_write_then_read_round_trips(tmp_path, client, ext):
     assert all(f.endswith("." + ext) for f in files)
     back = iterable_dask.compute(read_bag(files), client=client)[0]
     assert back == sequential(src)
-    assert not glob.glob(str(tmp_path / "out" / ".*"))
+    assert temporaries(tmp_path / "out") == []
 
 
 def test_pattern_destination_and_empty_partitions(tmp_path, client):
@@ -70,12 +68,7 @@ def test_a_worker_killed_during_the_write_leaves_no_partial_file(tmp_path):
     """SIGKILL a worker process while it writes; the task reruns elsewhere and every file is whole."""
     out = tmp_path / "out"
     records = list(sample_records(8000))
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, silence_logs=50
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with own_cluster(dashboard_address=None) as client:
         pids = set(client.run(os.getpid).values())
         bag = records_to_bag(records, chunk_size=2000).map_partitions(_slow_partition)
         result: dict[str, list[str]] = {}
@@ -86,7 +79,7 @@ def test_a_worker_killed_during_the_write_leaves_no_partial_file(tmp_path):
         deadline = time.time() + 60
         victim = None
         while time.time() < deadline and victim is None:
-            if glob.glob(str(out / f"{TEMP_PREFIX}*")):  # a partition is being written right now
+            if temporaries(out):  # a partition is being written right now
                 processing = client.run_on_scheduler(
                     lambda dask_scheduler: [ws.pid for ws in dask_scheduler.workers.values() if ws.processing]
                 )
