@@ -8,6 +8,7 @@ killing the process.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -16,19 +17,21 @@ import textwrap
 
 import pytest
 
+from .conftest import REPO
+from .helpers import temporaries
+
 LIMIT = 256 * 1024  # bytes any one file of these processes may grow to
 
 SCRIPT = textwrap.dedent(
     """
-    import json, os, resource, sys, traceback
+    import json, os, resource, sys
 
     folder, limit = sys.argv[1], int(sys.argv[2])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # inherited by the worker processes
 
-    import dask.bag as db
-    from distributed import Client, LocalCluster
     from iterable import open_iterable
     import iterable_dask
+    from tests.conftest import own_cluster
 
     src = os.path.join(folder, "big.csv")  # written by the test, before the limit
     report = {}
@@ -38,14 +41,19 @@ SCRIPT = textwrap.dedent(
             run()
             report[name] = {"raised": None}
         except BaseException as e:
-            report[name] = {"raised": type(e).__name__, "message": str(e)[:500]}
+            report[name] = {"raised": type(e).__name__, "message": str(e), **fields(e)}
+            if e.__cause__ is not None:
+                report[name]["cause"] = {"raised": type(e.__cause__).__name__, **fields(e.__cause__)}
+
+    def fields(e):
+        names = ("errno", "strerror", "filename", "source", "target", "error_type", "path")
+        return {n: getattr(e, n) for n in names if hasattr(e, n)}
 
     def keep(record, state):
         return record
 
     if __name__ == "__main__":
-        with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                          silence_logs=50) as cluster, Client(cluster) as client:
+        with own_cluster() as client:
             out = os.path.join(folder, "out")
             case("pipeline", "pipeline.jsonl",
                  lambda: iterable_dask.pipeline(src, os.path.join(out, "pipeline.jsonl"), keep))
@@ -100,11 +108,39 @@ def fault_report(tmp_path_factory):
             path.write_text("OLD\n")
     script = folder / "run.py"
     script.write_text(SCRIPT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(
-        [sys.executable, str(script), str(folder), str(LIMIT)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), str(folder), str(LIMIT)], capture_output=True, text=True, timeout=300, env=env
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), out
+
+
+EFBIG_TEXT = f"[Errno {errno.EFBIG}] {os.strerror(errno.EFBIG)}"  # "[Errno 27] File too large"
+
+
+def assert_file_too_large(name: str, outcome: dict, src: str, target: str) -> None:
+    """The error each entry point raises for a write past RLIMIT_FSIZE: EFBIG, as such or naming the file."""
+    if name in ("pipeline", "pipeline-parallel", "write_bag"):  # the OSError itself (it names no file)
+        assert outcome == {
+            "raised": "OSError", "message": EFBIG_TEXT,
+            "errno": errno.EFBIG, "strerror": os.strerror(errno.EFBIG), "filename": None,
+        }  # fmt: skip
+    elif name == "parallel_write":
+        assert outcome["raised"] == "FileWriteError" and outcome["path"] == target
+        assert outcome["message"] == f"Failed to write {target!r}: OSError: {EFBIG_TEXT}"
+        assert outcome["cause"] == {
+            "raised": "OSError", "errno": errno.EFBIG, "strerror": os.strerror(errno.EFBIG), "filename": None,
+        }  # fmt: skip
+    else:  # convert, convert-columnar, bulk_convert: a FileConversionError naming source and target
+        assert outcome["raised"] == "FileConversionError"
+        assert (outcome["source"], outcome["target"], outcome["error_type"]) == (src, target, "OSError")
+        head = f"Converting {src!r} to {target!r} failed: OSError: "
+        if name == "convert-columnar":  # pyarrow's wording of the same EFBIG
+            detail = f"[Errno {errno.EFBIG}] Error writing bytes to file. Detail: [errno {errno.EFBIG}] "
+            assert outcome["message"] == head + detail + os.strerror(errno.EFBIG)
+        else:
+            assert outcome["message"] == head + EFBIG_TEXT
 
 
 @pytest.mark.parametrize("name", list(TARGETS))
@@ -112,16 +148,10 @@ def test_a_write_past_the_file_size_limit_fails_the_call(name, fault_report):
     report, out = fault_report
     outcome = report[name]
     assert outcome["raised"] is not None, f"{name} reported success over a failed write"
-    assert "File too large" in outcome["message"] or "EFBIG" in outcome["message"] or "27" in outcome["message"]
     target = out / TARGETS[name]
+    assert_file_too_large(name, outcome, str(out.parent / "big.csv"), str(target))
     if name == "parallel_write":
         assert not target.exists()
     else:
         assert target.read_text() == "OLD\n"  # the old content, untouched
-    leftovers = [
-        os.path.join(root, f)
-        for root, _, files in os.walk(out)
-        for f in files
-        if f.startswith(".iterable-dask-") or f.endswith(".tmp")
-    ]
-    assert leftovers == []
+    assert temporaries(out, recursive=True) == []
