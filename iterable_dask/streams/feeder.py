@@ -12,17 +12,20 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import count, islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
 
 from ..core import config
-from ..core.lost import cancel_quietly
+from ..core.chunks import PackedChunk
+from ..core.cluster import cluster_threads
 from ..core.names import READ_SOURCE, task_key
 from ..core.retry import Retrying
-from ..core.runs import TASKS_PER_THREAD, run_count, run_ids
+from ..core.runs import group_runs
+from ..core.window import Done, InFlight
 from ..io.fs import file_size, local_input
 from ..io.read import plan_sized
 from ..io.readers import WholeFile
@@ -30,7 +33,7 @@ from ..io.records import records_of
 from .packed import ReadGroupPacked, ReadPacked
 from .state import DATA, DONE, ERROR, State
 
-__all__ = ["cluster_main", "read_source", "thread_main"]
+__all__ = ["ClusterFeeder", "Tag", "read_source", "thread_main"]
 
 
 def read_source(state: State, idx: int) -> None:
@@ -78,6 +81,7 @@ def read_source(state: State, idx: int) -> None:
 
 
 def thread_main(state: State) -> None:
+    """Thread body of thread mode: read the sources :meth:`State.next_local` hands out, one at a time."""
     while not state.stop.is_set():
         idx = state.next_local()
         if idx is None:
@@ -85,144 +89,177 @@ def thread_main(state: State) -> None:
         read_source(state, idx)
 
 
-def cluster_main(state: State, client: Any, indices: list[int], blocksize: Any, in_flight: int, job: str) -> None:
-    """Feeder thread of process mode: submit partition tasks (bounded), deliver their packed results."""
-    retries = config.resolve_retries()
-    counts: dict[int, int] = {}
-    failed: set[int] = set()
-    pending: collections.deque[list[Any]] = collections.deque()  # [idx, future or None, error or None]
-    keys = count()
+@dataclass(frozen=True)
+class Tag:
+    """The sources a read task serves: a part of one source, or (``group``) several small whole files, a value each."""
 
-    limit = config.resolve_blocksize(blocksize)
-    target, open_cost = config.file_grouping()
-    if config.get("files.target-bytes") == "default" and limit is not None:
-        target = limit
-    sizes: dict[int, int] = {}
-    for idx in indices:  # at least TASKS_PER_THREAD tasks per thread: a few big gzip files stay apart
-        with contextlib.suppress(OSError, ValueError):
-            sizes[idx] = file_size(state.sources[idx], state.storage_options)
-    weights = [size + open_cost for size in sizes.values()]
-    threads = max(1, sum(client.nthreads().values()))
-    runs = run_count(sum(weights), target, len(weights), threads * TASKS_PER_THREAD)
-    run_of = dict(zip(sizes, run_ids(weights, runs, target), strict=True))  # balanced runs of small files
-    group: list[tuple[int, WholeFile]] = []
+    sources: tuple[int, ...]
+    group: bool = False
 
-    def submit(idx: Any, task: Any) -> list[Any]:
-        key = task_key(READ_SOURCE, job, next(keys))
+
+class _Planned(NamedTuple):
+    """A read task to submit, or an entry with no task: a source's planning ``error``, or nothing to read."""
+
+    tag: Tag
+    task: Any = None
+    error: BaseException | None = None
+
+
+class ClusterFeeder:
+    """The feeder thread of process mode: plans the files' read tasks, keeps some in flight, hands their chunks over.
+
+    The files are planned in source order with the one grouping of files into
+    tasks (:func:`~iterable_dask.core.runs.group_runs`): small whole files
+    share a task in balanced runs, a file larger than the blocksize is split
+    by :func:`~iterable_dask.io.read.plan_sized` and each part is a task.
+    The tasks go through the one in-flight window, taken back in source order
+    when the reader is ordered; each one's packed chunks go to its sources'
+    buffers.
+
+    Attributes
+    ----------
+    remaining : dict of int to int
+        Each planned source's parts not yet handed over; at 0 its DONE marker is put.
+    failed : set of int
+        Sources whose error was handed over: their parts still to come are cancelled or not submitted.
+    window : InFlight
+        The tasks in flight, each tagged with its :class:`Tag`.
+    """
+
+    def __init__(self, state: State, client: Any, indices: list[int], blocksize: int | str | None, job: str) -> None:
+        self.state = state
+        self.client = client
+        self.indices = indices
+        self.blocksize = config.resolve_blocksize(blocksize)
+        self.job = job
+        self.retries = config.resolve_retries()
+        self.remaining: dict[int, int] = {}
+        self.failed: set[int] = set()
+        self.window = InFlight(client, ordered=state.ordered)
+        self._keys = count()
+
+    def run(self) -> None:
+        """Thread body: submit while the window has room, hand over what it gives back, until done or stopped."""
+        planned = self._plan()
         try:
-            return [idx, client.submit(Retrying(task, retries), key=key, pure=False), None]
-        except Exception as e:  # a closed client (its scheduler lost): the source's error, not a dead thread
-            return [idx, None, e]
+            while not self.state.stop.is_set():
+                while not self.window.full and (entry := next(planned, None)) is not None:
+                    self._submit(entry)
+                done = self._take()
+                if done is None or not self._deliver(done):
+                    return
+        finally:
+            planned.close()
+            self.window.close()
 
-    def close_group() -> list[Any]:
-        """Small whole files read in one task (their sources stay in order)."""
-        idxs, readers = [i for i, _ in group], tuple(r for _, r in group)
-        group.clear()
-        if len(idxs) == 1:
-            return submit(idxs[0], ReadPacked(readers[0], state.chunk))
-        return submit(idxs, ReadGroupPacked(readers, state.chunk))
+    # --- planning ---------------------------------------------------------------------
 
-    def plan() -> Iterator[list[Any]]:
-        current = None
-        for idx in indices:
+    def _plan(self) -> Iterator[_Planned]:
+        """The read tasks in source order: runs of small whole files, each other file's parts one task each."""
+        sizes = self._sizes()
+        target, open_cost = config.file_grouping(self.blocksize)
+        weights = [self._weight(sizes.get(idx), open_cost) for idx in self.indices]
+        for run in group_runs(self.indices, weights, target, cluster_threads(self.client)):
+            yield from self._run_tasks(run, sizes.get)
+
+    def _sizes(self) -> dict[int, int]:
+        """Each file's size, looked up once; a file whose lookup fails is planned alone (and fails there)."""
+        sizes: dict[int, int] = {}
+        if self.blocksize is not None:  # no blocksize: every file is one task, nothing to weigh
+            for idx in self.indices:
+                with contextlib.suppress(OSError, ValueError):
+                    sizes[idx] = file_size(self.state.sources[idx], self.state.storage_options)
+        return sizes
+
+    def _weight(self, size: int | None, open_cost: int) -> int | None:
+        """A small file's weight in a run (its bytes and the cost of opening it); None: a task of its own."""
+        small = size is not None and self.blocksize is not None and size <= self.blocksize
+        return size + open_cost if small else None  # type: ignore[operator]
+
+    def _run_tasks(self, run: list[int], size_of: Any) -> Iterator[_Planned]:
+        """One run's tasks: its small files read together, or one file's parts; a planning error is its own entry."""
+        together: list[tuple[int, WholeFile]] = []
+        for idx in run:
             try:
-                source, so = state.sources[idx], state.storage_options
-                parts, _ = plan_sized(source, limit, state.iterableargs, so, sizes.get(idx))
+                parts = self._parts(idx, size_of(idx))
             except Exception as e:
-                if group:
-                    yield close_group()
-                counts[idx] = 1
-                yield [idx, None, e]
+                yield from self._read_together(together)
+                together = []
+                self.remaining[idx] = 1
+                yield _Planned(Tag((idx,)), error=e)
                 continue
-            counts[idx] = len(parts)
-            if limit is not None and idx in run_of and len(parts) == 1 and type(parts[0]) is WholeFile:
-                if group and run_of[idx] != current:
-                    yield close_group()
-                current = run_of[idx]
-                group.append((idx, parts[0]))
+            if len(run) > 1:  # a run of small files: one whole file each
+                together.append((idx, parts[0]))
                 continue
-            if group:
-                yield close_group()
             if not parts:
-                yield [idx, None, None]
+                yield _Planned(Tag((idx,)))  # nothing to read: done when its turn comes
             for part in parts:
-                if idx in failed:
+                if idx in self.failed:  # an earlier part failed: the rest is not read
                     break
-                yield submit(idx, ReadPacked(part, state.chunk))
-        if group:
-            yield close_group()
+                yield _Planned(Tag((idx,)), ReadPacked(part, self.state.chunk))
+        yield from self._read_together(together)
 
-    def deliver_group(entry: list[Any]) -> bool:
-        idxs, future, error = entry
+    def _parts(self, idx: int, size: int | None) -> list[Any]:
+        state = self.state
+        parts, _ = plan_sized(state.sources[idx], self.blocksize, state.iterableargs, state.storage_options, size)
+        self.remaining[idx] = max(1, len(parts))
+        return parts
+
+    def _read_together(self, files: list[tuple[int, WholeFile]]) -> Iterator[_Planned]:
+        """Small whole files read in one task, their sources in order (one file alone: a plain part)."""
+        if len(files) == 1:
+            idx, reader = files[0]
+            yield _Planned(Tag((idx,)), ReadPacked(reader, self.state.chunk))
+        elif files:
+            sources, readers = tuple(i for i, _ in files), tuple(r for _, r in files)
+            yield _Planned(Tag(sources, group=True), ReadGroupPacked(readers, self.state.chunk))
+
+    # --- the window ---------------------------------------------------------------------
+
+    def _submit(self, planned: _Planned) -> None:
+        if planned.task is None:
+            self.window.add(tag=planned.tag, error=planned.error)
+            return
+        key = task_key(READ_SOURCE, self.job, next(self._keys))
         try:
-            if error is not None:
-                raise error
-            values = future.result()
-        except (Exception, asyncio.CancelledError) as e:
-            values = [e] * len(idxs)
-        entry[1] = future = None  # release the result on the cluster
-        for idx, value in zip(idxs, values, strict=True):
-            if not state.admit(idx):
-                return False
-            if isinstance(value, BaseException):
-                failed.add(idx)
-                if not state.put(idx, ERROR, value):
-                    return False
-                continue
-            for chunk in value:
-                if not state.put(idx, DATA, chunk, len(chunk)):
-                    return False
-            counts[idx] -= 1
-            if counts[idx] == 0 and not state.put(idx, DONE, None):
-                return False
-        return True
+            self.window.submit(Retrying(planned.task, self.retries), tag=planned.tag, key=key, pure=False)
+        except Exception as e:  # a closed client (its scheduler lost): the sources' error, not a dead thread
+            self.window.add(tag=planned.tag, error=e)
 
-    def deliver(entry: list[Any]) -> bool:
-        idx, future, error = entry
-        if isinstance(idx, list):
-            return deliver_group(entry)
-        if idx in failed:
+    def _take(self) -> Done | None:
+        """The next finished task, None when all are done or the reader stopped.
+
+        An error raised while waiting for a task (a lost scheduler) is that
+        task's error: the consumer raises it when its sources' turn comes.
+        """
+        held = collections.Counter(self.window.tags())
+        try:
+            return self.window.take(stop=self.state.stop)
+        except (Exception, asyncio.CancelledError) as e:
+            (tag,) = held - collections.Counter(self.window.tags())  # the one taken
+            return Done(tag, error=e)
+
+    def _deliver(self, done: Done) -> bool:
+        """Hand a finished task's chunks (or its error) to its sources; False when the reader stopped."""
+        tag = done.tag
+        if not tag.group:
+            return self._hand(tag.sources[0], done.error if done.error is not None else done.value or [])
+        values = [done.error] * len(tag.sources) if done.error is not None else done.value
+        return all(self._hand(idx, value) for idx, value in zip(tag.sources, values, strict=True))
+
+    def _hand(self, idx: int, value: list[PackedChunk] | BaseException) -> bool:
+        """One part of source ``idx``: its chunks, and DONE after the last part; or its error, the rest cancelled."""
+        state = self.state
+        if idx in self.failed:
             return True
         if not state.admit(idx):
             return False
-        if future is not None:
-            try:
-                chunks = future.result()
-            except (Exception, asyncio.CancelledError) as e:
-                error = e
-        if error is not None:
-            failed.add(idx)
-            cancel_quietly(client, [e[1] for e in pending if e[0] == idx])
-            return state.put(idx, ERROR, error)
-        if future is not None:
-            entry[1] = future = None  # release the result on the cluster before waiting for room
-            for chunk in chunks:
-                if not state.put(idx, DATA, chunk, len(chunk)):
-                    return False
-            counts[idx] -= 1
-        return counts[idx] > 0 or state.put(idx, DONE, None)
-
-    planned = plan()
-
-    try:
-        while not state.stop.is_set():
-            while len(pending) < in_flight and (entry := next(planned, None)) is not None:
-                pending.append(entry)
-            if not pending:
-                return
-            if state.ordered:
-                ready = [pending[0]] if pending[0][1] is None or pending[0][1].done() else []
-            else:
-                ready = [e for e in pending if e[1] is None or e[1].done()]
-            if not ready:
-                state.stop.wait(0.005)
-                continue
-            for entry in ready:
-                pending.remove(entry)
-                if not deliver(entry):
-                    return
-    finally:
-        planned.close()
-        futures = [e[1] for e in pending if e[1] is not None]
-        pending.clear()
-        cancel_quietly(client, futures)
+        if isinstance(value, BaseException):
+            self.failed.add(idx)
+            self.window.cancel(keep=lambda tag: idx not in tag.sources)
+            return state.put(idx, ERROR, value)
+        for chunk in value:
+            if not state.put(idx, DATA, chunk, len(chunk)):
+                return False
+        self.remaining[idx] -= 1
+        return self.remaining[idx] > 0 or state.put(idx, DONE, None)

@@ -23,13 +23,13 @@ from iterable.base import BaseIterable
 
 from ..core import config
 from ..core.chunks import unpack
-from ..core.cluster import get_client
-from ..core.exceptions import SourceReadError
+from ..core.cluster import cluster_threads, get_client
+from ..core.exceptions import SchedulerLostError, SourceReadError
 from ..core.lost import lost_error, scheduler_lost
 from ..io.atomic import new_job_token
 from ..io.fs import pop_storage_options
 from ..io.sources import expand_sources, source_name
-from .feeder import cluster_main, thread_main
+from .feeder import ClusterFeeder, thread_main
 from .state import DATA, ERROR, State
 
 __all__ = ["ParallelReader", "parallel_read"]
@@ -104,9 +104,7 @@ class ParallelReader:
         if self.mode == "process":
             files = [i for i, s in enumerate(self._sources) if not isinstance(s, BaseIterable)]
             local = [i for i, s in enumerate(self._sources) if isinstance(s, BaseIterable)]
-            nthreads = max(1, sum(self._client.nthreads().values()))
-            in_flight = max(1, config.get("in-flight-per-worker", 2) * nthreads)
-            window = config.resolve_workers(self._workers) if self._workers else nthreads
+            window = config.resolve_workers(self._workers) if self._workers else cluster_threads(self._client)
         else:
             window = min(config.resolve_workers(self._workers), len(local))
         state = self._state = State(
@@ -123,8 +121,8 @@ class ParallelReader:
         for i in range(min(window, len(local))):
             state.threads.append(threading.Thread(target=thread_main, args=(state,), name=f"parallel-read-{i}"))
         if files:
-            args = (state, self._client, files, self._blocksize, in_flight, new_job_token())
-            state.threads.append(threading.Thread(target=cluster_main, args=args, name="parallel-read-cluster"))
+            feeder = ClusterFeeder(state, self._client, files, self._blocksize, new_job_token())
+            state.threads.append(threading.Thread(target=feeder.run, name="parallel-read-cluster"))
         for thread in state.threads:
             thread.daemon = True
             thread.start()
@@ -158,6 +156,9 @@ class ParallelReader:
 
     def _source_failed(self, idx: int, error: BaseException) -> None:
         name = self.sources[idx]
+        if isinstance(error, SchedulerLostError):  # the feeder's window judged it already: every source would fail
+            self.close()
+            raise error
         if self._client is not None and scheduler_lost(self._client, error):  # every source would fail: stop
             self.close()
             raise lost_error(self._client, error) from error
