@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..core.window import wait_until_stopped
 from .atomic import atomic_target, ensure_output_folder, new_job_token, sweep_temporaries
 from .fs import absolute, join, pop_storage_options
 
-__all__ = ["PartitionWriter", "flat_keys", "write_bag", "write_records"]
+__all__ = ["PartitionWriter", "flat_keys", "write_bag", "write_partitions", "write_records"]
 
 
 def flat_keys(records: Iterable[dict[str, Any]]) -> list[str]:
@@ -252,22 +252,48 @@ def write_bag_counts(
     # Absolute paths in the tasks: workers started in another directory write where the caller means.
     writers = [PartitionWriter(absolute(t), job, dict(toiterableargs), batch_size, so or None) for t in targets]
     name = task_key(WRITE, tokenize(bag.name, targets, job))
+    folders = {os.path.dirname(w.path) for w in writers}
+    written = write_partitions(
+        bag, writers, name, job, lambda: folders, client=client, scheduler=scheduler, security=security, retries=retries
+    )
+    given = {w.path: t for w, t in zip(writers, targets, strict=True)}
+    return [(given[path], rows) for path, rows in written]
+
+
+def write_partitions(
+    bag: db.Bag,
+    writers: Sequence[Callable[[Iterable[Any]], list[tuple[str, int]]]],
+    name: str,
+    job: str,
+    folders: Callable[[], Iterable[str]],
+    *,
+    client: Any = None,
+    scheduler: str | None = None,
+    security: Security | None = None,
+    retries: int | None = None,
+) -> list[tuple[str, int]]:
+    """Run ``writers[i]`` on partition ``i`` of ``bag`` on the cluster; the ``(path, rows)`` pairs returned, in order.
+
+    The one place of a bag write's graph, compute, cancel and sweep (:func:`write_bag`,
+    ``parallel_write(bag)``): the tasks are keyed ``(name, i)`` and retry
+    transient failures in place; should the run fail, the tasks are cancelled
+    and those already running waited for, and in any case the temporaries of
+    ``job`` left in ``folders()`` (called at the end, when the folders written
+    into are known) are swept.
+    """
     retries = config.resolve_retries(retries)  # transient failures only, in place (core.retry)
     tasks = [Retrying(writer, retries) for writer in writers]
     dsk = {(name, i): (task, key) for i, (task, key) in enumerate(zip(tasks, bag.__dask_keys__(), strict=True))}
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[bag])
-    out = db.Bag(graph, name, len(dsk))
+    out = db.Bag(HighLevelGraph.from_collections(name, dsk, dependencies=[bag]), name, len(dsk))
     dask_client = get_client(client, scheduler, security=security)
     future = None
     try:
         with raise_if_lost(dask_client):
             future = dask_client.compute(out)
-            written = future.result()
+            return list(future.result())  # the bag concatenates the partitions' lists
     except BaseException:
         cancel_quietly(dask_client, [future])
         wait_until_stopped(dask_client, name)  # writes already running end before the sweep (no scheduler: no wait)
         raise
     finally:
-        sweep_temporaries((os.path.dirname(w.path) for w in writers), job)
-    given = {w.path: t for w, t in zip(writers, targets, strict=True)}
-    return [(given[path], rows) for path, rows in written]
+        sweep_temporaries(folders(), job)

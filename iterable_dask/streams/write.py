@@ -14,12 +14,12 @@ import collections
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import CancelledError, ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
 import dask.bag as db
 from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
 from distributed import KilledWorker
 from distributed.security import Security
 from iterable.helpers.detect import detect_file_type
@@ -28,17 +28,16 @@ from ..core import config
 from ..core.chunks import PackedChunk, pack_function, pack_tree
 from ..core.cluster import get_client
 from ..core.exceptions import UnpicklableFunctionError
-from ..core.lost import cancel_quietly, raise_if_lost
 from ..core.names import WRITE_FILE, WRITE_KEYED, task_key
 from ..core.retry import Retrying
-from ..core.window import wait_until_stopped
+from ..core.window import InFlight
 from ..io.atomic import ensure_output_folder, new_job_token, sweep_temporaries
 from ..io.fs import absolute, is_url, pop_storage_options
-from ..io.write import write_bag_counts
+from ..io.write import write_bag_counts, write_partitions
 from .file_writers import FileWriter, KeyedPartitionWriter, WrittenFile, key_function, partition_folder
 from .read import ParallelReader
 
-__all__ = ["FileWriter", "KeyedPartitionWriter", "WrittenFile", "parallel_write", "partition_folder"]
+__all__ = ["parallel_write"]
 
 _KEYED_BUFFER_FILES = 4  # records held across per-key buffers, in files' worth
 _MAX_LOST = 3  # times one file's write is resubmitted after its worker was lost
@@ -54,120 +53,104 @@ def _prepare_dest(dest: str, to_ext: str, storage_options: dict[str, Any] | None
     return ext
 
 
-def _write_bag(
+def _write_keyed_bag(
     bag: db.Bag,
     dest: str,
     ext: str,
-    partition_by: str | bytes | None,
-    client: Any,
-    scheduler: str | None,
-    security: Security | None,
+    partition_by: str | bytes,
     toiterableargs: dict[str, Any],
     batch_size: int,
     storage_options: dict[str, Any] | None,
+    **where: Any,
 ) -> list[tuple[str, int]]:
-    if partition_by is None:
-        return write_bag_counts(
-            bag,
-            dest,
-            ext,
-            client=client,
-            scheduler=scheduler,
-            security=security,
-            batch_size=batch_size,
-            storage_options=storage_options,
-            **toiterableargs,
-        )
+    """Each partition of ``bag`` as a file per key, through :func:`~iterable_dask.io.write.write_partitions`."""
     job = new_job_token()
     writers = [
         KeyedPartitionWriter(dest, ext, i, job, partition_by, toiterableargs, batch_size, storage_options)
         for i in range(bag.npartitions)
     ]
+
+    def folders() -> list[str]:  # dest and the key folders the writers made
+        if is_url(dest):  # object-store outputs have no temporary keys
+            return []
+        return [dest, *(e.path for e in os.scandir(dest) if e.is_dir())]
+
     name = task_key(WRITE_KEYED, tokenize(bag.name, dest, job))
-    tasks = [Retrying(w, config.resolve_retries()) for w in writers]  # transient failures only, in place
-    dsk = {(name, i): (t, key) for i, (t, key) in enumerate(zip(tasks, bag.__dask_keys__(), strict=True))}
-    out = db.Bag(HighLevelGraph.from_collections(name, dsk, dependencies=[bag]), name, len(dsk))
-    dask_client = get_client(client, scheduler, security=security)
-    future = None
-    try:
-        with raise_if_lost(dask_client):
-            future = dask_client.compute(out)
-            return list(future.result())  # the bag concatenates the partitions' lists
-    except BaseException:
-        cancel_quietly(dask_client, [future])
-        wait_until_stopped(dask_client, name)  # writes already running end before the sweep
-        raise
-    finally:
-        if not is_url(dest):  # object-store outputs have no temporary keys
-            sweep_temporaries([dest, *(e.path for e in os.scandir(dest) if e.is_dir())], job)
+    return write_partitions(bag, writers, name, job, folders, **where)
+
+
+@dataclass
+class _File:
+    """A file handed to a writer: its place among the files started, and (cluster) its records, kept to send again."""
+
+    number: int
+    writer: FileWriter
+    packed: PackedChunk | None = None
+    lost: int = 0  # times its worker was lost with it
 
 
 class _Submitter:
-    """Writes files in writer threads or on Dask workers, at most ``limit`` at once, results in order."""
+    """Writes files in writer threads or on Dask workers through one in-flight window; results in the order started."""
 
     def __init__(self, workers: int | None, client: Any, job: str, storage_options: dict[str, Any] | None) -> None:
         self.client = client
         self.job = job
         self.storage_options = storage_options
+        self.retries = config.resolve_retries()  # transient failures only, in place
+        self.numbers = count()
         self.keys = count()
-        self.futures: collections.deque[Any] = collections.deque()
-        self.done: list[WrittenFile] = []
+        self.written: dict[int, WrittenFile] = {}
         self.folders: set[str] = set()
-        self.aborted = False
+        self.pool: ThreadPoolExecutor | None = None
+        limit = None  # on a cluster: in-flight-per-worker per worker thread
         if client is None:
             threads = config.resolve_workers(workers)
-            self.pool: ThreadPoolExecutor | None = ThreadPoolExecutor(threads, thread_name_prefix="parallel-write")
-            self.limit = threads + 1  # every thread busy, one file queued
-        else:
-            self.pool = None
-            self.limit = config.get("in-flight-per-worker", 2) * max(1, sum(client.nthreads().values()))
+            self.pool = ThreadPoolExecutor(threads, thread_name_prefix="parallel-write")
+            limit = threads + 1  # every thread busy, one file queued
+        # A write already running goes on after a cancel: closing the window waits for it (before the sweep).
+        self.window = InFlight(client, limit, stop_prefix=task_key(WRITE_FILE, job, ""))
 
     def submit(self, writer: FileWriter, records: list[Any]) -> None:
-        while len(self.futures) >= self.limit:
-            self.done.append(self._result(self.futures.popleft()))
+        while self.window.full:
+            self._take()
         self.folders.add(os.path.dirname(writer.path))
+        file = _File(next(self.numbers), writer)
         if self.pool is not None:
-            self.futures.append(self.pool.submit(writer, records))
+            self.window.add(self.pool.submit(writer, records), tag=file)
         else:  # one packed blob per file, scattered so that it is not embedded in the task graph
-            self.futures.append(self._scattered(writer, pack_tree(records)))
+            file.packed = pack_tree(records)
+            self._scatter(file)
 
-    def _scattered(self, writer: FileWriter, packed: PackedChunk) -> list[Any]:
-        data = self.client.scatter(packed, hash=False)
-        key = task_key(WRITE_FILE, self.job, next(self.keys))
+    def _scatter(self, file: _File) -> None:
         # The blob stays here until its file is written: scattered data has no recipe, so a
         # worker lost with it is replaced by scattering it again.
-        task = Retrying(writer, config.resolve_retries())  # transient failures only, in place
-        return [self.client.submit(task, data, key=key, pure=False), writer, packed, 0]
+        data = self.client.scatter(file.packed, hash=False)
+        key = task_key(WRITE_FILE, self.job, next(self.keys))
+        self.window.submit(Retrying(file.writer, self.retries), data, tag=file, key=key, pure=False)
 
-    def _result(self, entry: Any) -> WrittenFile:
-        if self.pool is not None:
-            return WrittenFile(*entry.result())
-        while True:
-            future, writer, packed, lost = entry
-            try:
-                with raise_if_lost(self.client):
-                    return WrittenFile(*future.result())
-            except (CancelledError, KilledWorker):  # its worker (and the scattered blob) was lost
-                if lost >= _MAX_LOST or self.aborted:
-                    raise
-                entry = self._scattered(writer, packed)
-                entry[3] = lost + 1
+    def _take(self) -> None:
+        """Wait for the oldest write: its file is written, sent again (its worker was lost with it), or it raises."""
+        done = self.window.take()
+        assert done is not None  # the window was not empty and no stop event was given
+        file = done.tag
+        if done.error is None:
+            self.written[file.number] = WrittenFile(*done.value)
+        elif self.pool is None and isinstance(done.error, (CancelledError, KilledWorker)) and file.lost < _MAX_LOST:
+            file.lost += 1
+            self._scatter(file)
+        else:
+            raise done.error
 
     def finish(self) -> list[WrittenFile]:
-        while self.futures:
-            self.done.append(self._result(self.futures.popleft()))
-        return self.done
+        while self.window:
+            self._take()
+        return [self.written[n] for n in sorted(self.written)]
 
     def abort(self) -> None:
         """Cancel the writes not started and wait for the running ones (each is atomic) to end."""
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
-        elif self.futures:
-            self.aborted = True
-            cancel_quietly(self.client, [entry[0] for entry in self.futures])
-            # A write already running goes on: let it end before close() sweeps the temporaries.
-            wait_until_stopped(self.client, task_key(WRITE_FILE, self.job, ""))
-        self.futures.clear()
+        self.window.close()  # cancels what it holds; on a cluster, waits until the running writes stopped
 
     def close(self) -> None:
         if self.pool is not None:
@@ -332,12 +315,19 @@ def parallel_write(
     dest = absolute(dest)
     ext = _prepare_dest(dest, to_ext, so)
     if isinstance(records, db.Bag):
-        key = _shippable(partition_by)
-        pairs = _write_bag(records, dest, ext, key, client, scheduler, security, toiterableargs, batch_size, so)
+        where = dict(client=client, scheduler=scheduler, security=security)
+        if partition_by is None:
+            pairs = write_bag_counts(
+                records, dest, ext, batch_size=batch_size, storage_options=so, **where, **toiterableargs
+            )
+        else:
+            pairs = _write_keyed_bag(
+                records, dest, ext, _shippable(partition_by), toiterableargs, batch_size, so, **where
+            )
         return [WrittenFile(*pair) for pair in pairs]
     mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
-    use_cluster = mode == "process" or client is not None or scheduler is not None
-    dask_client = get_client(client, scheduler, workers=workers, security=security) if use_cluster else None
+    on_cluster = mode == "process" or client is not None or scheduler is not None
+    dask_client = get_client(client, scheduler, workers=workers, security=security) if on_cluster else None
     submitter = _Submitter(workers, dask_client, new_job_token(), so)
     try:
         return _write_stream(records, dest, ext, partition_by, per_file, submitter, toiterableargs, batch_size)
