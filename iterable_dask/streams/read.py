@@ -30,6 +30,7 @@ from ..io.atomic import new_job_token
 from ..io.fs import pop_storage_options
 from ..io.sources import expand_sources, source_name
 from .feeder import ClusterFeeder, thread_main
+from .mode import stream_mode
 from .state import DATA, ERROR, State
 
 __all__ = ["ParallelReader", "parallel_read"]
@@ -71,10 +72,7 @@ class ParallelReader:
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip'; got {on_error!r}")
-        if mode not in (None, "auto", "thread", "process"):
-            raise ValueError(f"mode must be 'thread' or 'process'; got {mode!r}")
-        if mode == "thread" and (client is not None or scheduler is not None):
-            raise ValueError("mode='thread' reads in this process: do not pass client= or scheduler=")
+        self.mode = stream_mode(mode, client, scheduler, "reads")
         self._iterableargs = dict(iterableargs or {})
         self._storage_options = pop_storage_options(storage_options, self._iterableargs) or None
         self._sources = expand_sources(sources, self._storage_options)
@@ -86,8 +84,6 @@ class ParallelReader:
         self.on_error = on_error
         self.failed_sources: list[tuple[str, BaseException]] = []
         self._blocksize = blocksize
-        mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
-        self.mode = "process" if mode == "process" or client is not None or scheduler is not None else "thread"
         self._client = None
         if self.mode == "process":
             self._client = get_client(client, scheduler, workers=workers, security=security)

@@ -35,6 +35,7 @@ from ..io.atomic import ensure_output_folder, new_job_token, sweep_temporaries
 from ..io.fs import absolute, is_url, pop_storage_options
 from ..io.write import write_bag_counts, write_partitions
 from .file_writers import FileWriter, KeyedPartitionWriter, WrittenFile, key_function, partition_folder
+from .mode import stream_mode
 from .read import ParallelReader
 
 __all__ = ["parallel_write"]
@@ -299,10 +300,7 @@ def parallel_write(
     >>> parallel_write(({"n": i} for i in range(10)), "out/", records_per_file=5)  # doctest: +SKIP
     [WrittenFile(path='out/part-00000.jsonl', rows=5), WrittenFile(path='out/part-00001.jsonl', rows=5)]
     """
-    if mode not in (None, "auto", "thread", "process"):
-        raise ValueError(f"mode must be 'thread' or 'process'; got {mode!r}")
-    if mode == "thread" and (client is not None or scheduler is not None):
-        raise ValueError("mode='thread' writes in this process: do not pass client= or scheduler=")
+    mode = stream_mode(mode, client, scheduler, "writes")
     if isinstance(records, ParallelReader) and records.with_source:
         raise ValueError("parallel_write needs records, not (source, record) pairs: read with with_source=False")
     per_file = config._positive_int(
@@ -325,8 +323,7 @@ def parallel_write(
                 records, dest, ext, _shippable(partition_by), toiterableargs, batch_size, so, **where
             )
         return [WrittenFile(*pair) for pair in pairs]
-    mode = config.resolve_parallel_mode(None) if mode is None else mode  # "auto": thread, unless a cluster is given
-    on_cluster = mode == "process" or client is not None or scheduler is not None
+    on_cluster = mode == "process"
     dask_client = get_client(client, scheduler, workers=workers, security=security) if on_cluster else None
     submitter = _Submitter(workers, dask_client, new_job_token(), so)
     try:
