@@ -18,8 +18,8 @@ from typing import Any
 
 from iterable.helpers.detect import detect_file_type
 
-from ..io.atomic import TEMP_PREFIX
 from ..columnar import path_kind
+from ..io.atomic import TEMP_PREFIX
 from ..io.fs import file_size, is_url, makedirs, modified_ns, open_input
 
 __all__ = [

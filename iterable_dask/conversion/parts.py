@@ -32,9 +32,9 @@ from iterable.convert.core import (
 from iterable.helpers.detect import is_flat, open_iterable
 from iterable.types import ConversionResult
 
+from ..columnar import path_kind
 from ..core.exceptions import UnsplittableFileError
 from ..io.atomic import atomic_target, temp_path
-from ..columnar import path_kind
 from .tasks import (
     ConvertOptions,
     empty_source_error,
