@@ -131,6 +131,8 @@ class ClusterFeeder:
         self.client = client
         self.indices = indices
         self.blocksize = config.resolve_blocksize(blocksize)
+        self.target, self.open_cost = config.file_grouping(self.blocksize)  # a task's bytes, a file's opening
+        self.threads = cluster_threads(client)
         self.job = job
         self.retries = config.resolve_retries()
         self.remaining: dict[int, int] = {}
@@ -157,10 +159,9 @@ class ClusterFeeder:
     def _plan(self) -> Iterator[_Planned]:
         """The read tasks in source order: runs of small whole files, each other file's parts one task each."""
         sizes = self._sizes()
-        target, open_cost = config.file_grouping(self.blocksize)
-        weights = [self._weight(sizes.get(idx), open_cost) for idx in self.indices]
-        for run in group_runs(self.indices, weights, target, cluster_threads(self.client)):
-            yield from self._run_tasks(run, sizes.get)
+        weights = [self._weight(sizes.get(idx)) for idx in self.indices]
+        for run in group_runs(self.indices, weights, self.target, self.threads):
+            yield from self._run_tasks(run, sizes)
 
     def _sizes(self) -> dict[int, int]:
         """Each file's size, looked up once; a file whose lookup fails is planned alone (and fails there)."""
@@ -171,17 +172,18 @@ class ClusterFeeder:
                     sizes[idx] = file_size(self.state.sources[idx], self.state.storage_options)
         return sizes
 
-    def _weight(self, size: int | None, open_cost: int) -> int | None:
+    def _weight(self, size: int | None) -> int | None:
         """A small file's weight in a run (its bytes and the cost of opening it); None: a task of its own."""
-        small = size is not None and self.blocksize is not None and size <= self.blocksize
-        return size + open_cost if small else None  # type: ignore[operator]
+        if size is None or self.blocksize is None or size > self.blocksize:
+            return None
+        return size + self.open_cost
 
-    def _run_tasks(self, run: list[int], size_of: Any) -> Iterator[_Planned]:
+    def _run_tasks(self, run: list[int], sizes: dict[int, int]) -> Iterator[_Planned]:
         """One run's tasks: its small files read together, or one file's parts; a planning error is its own entry."""
         together: list[tuple[int, WholeFile]] = []
         for idx in run:
             try:
-                parts = self._parts(idx, size_of(idx))
+                parts = self._parts(idx, sizes.get(idx))
             except Exception as e:
                 yield from self._read_together(together)
                 together = []
