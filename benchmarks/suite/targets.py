@@ -273,7 +273,8 @@ def _measure(target: Target, rows: list[dict]) -> tuple[float | None, str, str]:
         other = _one(top, target.against)
         if other is None:
             return None, size, f"no time for {target.against}"
-        return other["median"] / row["median"], size, f"{other['median']:.3f} s → {row['median']:.3f} s"
+        detail = f"{other['contender']} {other['median']:.3f} s → {row['contender']} {row['median']:.3f} s"
+        return other["median"] / row["median"], size, detail
     if target.measure == "peak RSS":
         return row["peak_rss_mib"], size, f"{row['contender']}: peak RSS {row['peak_rss_mib']:.0f} MiB"
     low = _one([r for r in group if r["scale"] == scales[0]], target.contender)
