@@ -6,8 +6,9 @@ notebook's active Client, or a remote scheduler (:func:`get_client`).
 
 Layout (each room's ``__init__`` says what it holds and may import)::
 
-    core/         cluster, config, chunk serialization, task window, progress, errors
-    io/           sources, partition readers, read_bag/write_bag, columnar, atomic
+    core/         cluster, config, chunk serialization, in-flight window, task grouping, errors
+    columnar/     the pyarrow engine: CSV/TSV/JSON Lines to Parquet and back
+    io/           sources, heads, partition readers, read_bag/write_bag, atomic outputs
     streams/      parallel_read/parallel_write: their engines, buffers and worker tasks
     pipelines/    pipeline() and its runner, tasks, state merging, auto mode
     conversion/   convert() and bulk_convert(), their tasks and checks

@@ -3,13 +3,13 @@
 Holds source expansion (:mod:`.sources`), the picklable partition readers
 the workers run (:mod:`.readers`), iterabledata's records read with less
 work per record (:mod:`.records`), partition planning with
-:func:`read_bag` (:mod:`.read`), :func:`write_bag` (:mod:`.write`), the
-pyarrow columnar fast path (:mod:`.columnar`), atomic outputs
-(:mod:`.atomic`); local paths and fsspec URLs (:mod:`.fs`); Dask DataFrames
+:func:`read_bag` (:mod:`.read`), :func:`write_bag` (:mod:`.write`), atomic
+outputs (:mod:`.atomic`); local paths and fsspec URLs (:mod:`.fs`), a
+file's head grown until it holds whole lines (:mod:`.head`); Dask DataFrames
 (:mod:`.frame`). The parallel streams (:func:`parallel_read`,
 :func:`parallel_write`) stand on these in :mod:`iterable_dask.streams`.
 
-May import: core.
+May import: core, columnar.
 """
 
 from __future__ import annotations
