@@ -13,6 +13,7 @@ over a lazy iterator of task inputs.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import threading
@@ -138,18 +139,19 @@ class InFlight:
         """The tags of the entries held, in the order they were added."""
         return [entry.tag for entry in self._entries]
 
-    def take(self, stop: threading.Event | None = None) -> Done | None:
+    def take(self, stop: threading.Event | None = None, *, raise_lost: bool = True) -> Done | None:
         """The next entry with its value or error, waiting for it; None when empty or when ``stop`` is set.
 
         The future is released as it is taken. A lost scheduler raises
-        :class:`~iterable_dask.SchedulerLostError`; a task's own error is the
-        :class:`Done`'s ``error``.
+        :class:`~iterable_dask.SchedulerLostError` (with ``raise_lost=False``
+        it is the taken entry's ``error``, for a consumer that reports errors
+        per entry); a task's own error is the :class:`Done`'s ``error``.
         """
         while self._entries:
             entry = self._ready()
             if entry is not None:
                 self._entries.remove(entry)
-                return self._done(entry)
+                return self._done(entry, raise_lost)
             if stop is not None and stop.is_set():
                 return None
             self._signal.clear()
@@ -187,15 +189,15 @@ class InFlight:
         self._signal.wait(_POLL * 10 if timeout is None else timeout)
         self._signal.clear()
 
-    def _done(self, entry: _Entry) -> Done:
+    def _done(self, entry: _Entry, raise_lost: bool = True) -> Done:
         if entry.future is None:
             return Done(entry.tag, None, entry.error)
         future, entry.future = entry.future, None
         try:
             with raise_if_lost(self.client):
                 return Done(entry.tag, future.result())
-        except Exception as e:
-            if isinstance(e, SchedulerLostError):  # raised by raise_if_lost: the run's error, not the task's
+        except (Exception, asyncio.CancelledError) as e:  # a cancelled task's, too
+            if isinstance(e, SchedulerLostError) and raise_lost:  # raised by raise_if_lost: the run's error
                 raise
             return Done(entry.tag, None, e)
         finally:

@@ -8,8 +8,6 @@ that the consumer drains.
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -234,12 +232,7 @@ class ClusterFeeder:
         An error raised while waiting for a task (a lost scheduler) is that
         task's error: the consumer raises it when its sources' turn comes.
         """
-        held = collections.Counter(self.window.tags())
-        try:
-            return self.window.take(stop=self.state.stop)
-        except (Exception, asyncio.CancelledError) as e:
-            (tag,) = held - collections.Counter(self.window.tags())  # the one taken
-            return Done(tag, error=e)
+        return self.window.take(stop=self.state.stop, raise_lost=False)
 
     def _deliver(self, done: Done) -> bool:
         """Hand a finished task's chunks (or its error) to its sources; False when the reader stopped."""
