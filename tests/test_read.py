@@ -11,7 +11,7 @@ import os
 
 import dask
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import iterable_dask
@@ -434,9 +434,10 @@ def _csv_past_the_windows(newline: str, ncols: int, header_length: int, rows: li
     """A CSV whose header and records are lines of exactly these lengths (line breaks included)."""
 
     def line(length: int, fill: str) -> str:
-        room = length - (ncols - 1) - len(newline)
-        size, extra = divmod(room, ncols)
-        return ",".join(fill * (size + (i < extra)) for i in range(ncols)) + newline
+        n = max(ncols, length // 100_000 + 1)  # no field over Python's csv field size limit (128 KiB)
+        room = length - (n - 1) - len(newline)
+        size, extra = divmod(room, n)
+        return ",".join(fill * (size + (i < extra)) for i in range(n)) + newline
 
     text = line(header_length, "h") + "".join(line(n, "abcdefgh"[i % 8]) for i, n in enumerate(rows))
     return text.encode("utf-8")
@@ -446,6 +447,8 @@ _LENGTHS = st.one_of(st.sampled_from(_WINDOW_EDGES), st.integers(100, 300))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(newline="\n", ncols=2, header_length=(1 << 16) + 2, rows=[300, (1 << 16) - 1], blocksize=4096)
+@example(newline="\r\n", ncols=2, header_length=(1 << 20) + 1, rows=[], blocksize=4096)
 @given(
     newline=st.sampled_from(["\n", "\r\n"]),
     ncols=st.integers(2, 40),

@@ -159,13 +159,13 @@ def convert(
     >>> iterable_dask.convert("big.csv", "big.jsonl", parallel=True)  # doctest: +SKIP
     ParallelConversionResult(rows_in=1000000, rows_out=1000000, ...)
     """
-    so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
+    storage_options, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
         _parallel_only(
             workers=workers, client=client, scheduler=scheduler, security=security, retries=retries,
             resume=resume, infer_types=infer_types, strict=strict,
         )  # fmt: skip
-        with local_endpoints(fromfile, tofile, so) as (local_from, local_to):
+        with local_endpoints(fromfile, tofile, storage_options) as (local_from, local_to):
             return upstream.convert(
                 fromfile=local_from, tofile=local_to, iterableargs=iterableargs, toiterableargs=toiterableargs,
                 scan_limit=scan_limit, batch_size=batch_size, silent=silent, is_flatten=is_flatten,
@@ -177,16 +177,16 @@ def convert(
     o = ConvertOptions.checked(
         iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval,
         use_native_batch=use_native_batch, selection=selection, strict_native=strict_native, columnar=columnar,
-        infer_types=infer_types, storage_options=so, strict=strict,
+        infer_types=infer_types, storage_options=storage_options, strict=strict,
     )  # fmt: skip
-    check_convert(fromfile, tofile, so, infer_types)
-    if resume and is_complete(fromfile, tofile, so):
+    check_convert(fromfile, tofile, storage_options, infer_types)
+    if resume and is_complete(fromfile, tofile, storage_options):
         return ParallelConversionResult(rows_in=0, rows_out=0, elapsed_seconds=time.time() - start, skipped=True)
     prepare_targets([tofile], resume, atomic)
     dask_client = get_client(client, scheduler, workers=workers, security=security)
     run = ConvertRun(dask_client, absolute(fromfile), absolute(tofile), new_job_token(),
                      config.resolve_retries(retries), show_progress, progress, start)  # fmt: skip
-    out = run_convert(run, o, blocksize, so)
+    out = run_convert(run, o, blocksize, storage_options)
     return convert_result(out, fromfile, tofile, progress, start)
 
 
@@ -307,7 +307,7 @@ def bulk_convert(
     >>> result.successful_files, result.failed_files  # doctest: +SKIP
     (8, 0)
     """
-    so, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
+    storage_options, iterableargs, toiterableargs = split_storage_options(storage_options, iterableargs, toiterableargs)
     if not parallel:
         _parallel_only(
             client=client, scheduler=scheduler, security=security, retries=retries, resume=resume,
@@ -316,7 +316,7 @@ def bulk_convert(
         if is_url(source) or is_url(dest):
             args = dict(iterableargs=iterableargs, toiterableargs=toiterableargs, scan_limit=scan_limit)
             args.update(batch_size=batch_size, silent=silent, is_flatten=is_flatten, atomic=atomic)
-            return sequential_urls(source, dest, pattern, to_ext, so, args)
+            return sequential_urls(source, dest, pattern, to_ext, storage_options, args)
         return upstream.bulk_convert(
             source=source,
             dest=dest,
@@ -341,9 +341,9 @@ def bulk_convert(
         raise ValueError("Either 'pattern' or 'to_ext' must be specified")
     o = ConvertOptions.checked(
         iterableargs, toiterableargs, scan_limit, batch_size, is_flatten, progress_interval, columnar=columnar,
-        infer_types=infer_types, storage_options=so, strict=strict,
+        infer_types=infer_types, storage_options=storage_options, strict=strict,
     )  # fmt: skip
-    plan = plan_bulk(source, dest, pattern, to_ext, so, strict=strict, infer_types=infer_types)
+    plan = plan_bulk(source, dest, pattern, to_ext, storage_options, strict=strict, infer_types=infer_types)
     if plan is None:  # no file matched: iterabledata's empty result (with its warning)
         return ParallelBulkConversionResult(**bulk_totals([]), total_elapsed_seconds=time.time() - start)
     skipped = plan.skipped(resume)

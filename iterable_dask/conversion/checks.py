@@ -120,10 +120,13 @@ def is_complete(source: str, target: str, storage_options: dict[str, Any] | None
     reject most partial files other writers leave, and a source changed after
     its conversion. Either may be a URL.
     """
-    so = storage_options
+    storage_options = storage_options
     try:
         # modified_ns first: it drops cached listings, so the size is current too.
-        if modified_ns(target, so) < modified_ns(source, so) or file_size(target, so) == 0:
+        if (
+            modified_ns(target, storage_options) < modified_ns(source, storage_options)
+            or file_size(target, storage_options) == 0
+        ):
             return False
     except (OSError, ValueError):
         return False
@@ -132,12 +135,12 @@ def is_complete(source: str, target: str, storage_options: dict[str, Any] | None
         import pyarrow.parquet as pq
 
         try:
-            with open_input(target, so) as f:
+            with open_input(target, storage_options) as f:
                 pq.read_metadata(f)
         except Exception:
             return False
     elif kind in ("csv", "jsonl"):
-        with open_input(target, so) as f:
+        with open_input(target, storage_options) as f:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
     return True

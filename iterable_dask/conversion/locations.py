@@ -36,11 +36,11 @@ def split_storage_options(
     """``storage_options=`` merged with any given in either iterableargs (iterabledata's way), which lose the key."""
     src = dict(iterableargs) if iterableargs is not None else None
     dst = dict(toiterableargs) if toiterableargs is not None else None
-    so = pop_storage_options(None, dst) if dst is not None else {}
+    merged = pop_storage_options(None, dst) if dst is not None else {}
     if src is not None:
-        so.update(pop_storage_options(None, src))
-    so.update(storage_options or {})
-    return so, src, dst
+        merged.update(pop_storage_options(None, src))
+    merged.update(storage_options or {})
+    return merged, src, dst
 
 
 def discover(source: str, storage_options: dict[str, Any]) -> list[str]:
@@ -76,22 +76,27 @@ def local_endpoints(fromfile: str, tofile: str, storage_options: dict[str, Any])
 
 
 def sequential_urls(
-    source: str, dest: str, pattern: str | None, to_ext: str | None, so: dict[str, Any], args: dict[str, Any]
+    source: str,
+    dest: str,
+    pattern: str | None,
+    to_ext: str | None,
+    storage_options: dict[str, Any],
+    args: dict[str, Any],
 ) -> BulkConversionResult:
     """iterabledata's sequential ``bulk_convert`` where ``source`` or ``dest`` is a URL: its ``convert`` per file."""
     start = time.time()
     if pattern is None and to_ext is None:
         raise ValueError("Either 'pattern' or 'to_ext' must be specified")
-    files = discover(source, so)
+    files = discover(source, storage_options)
     if not files:
         logger.warning("No files found matching source: %s", source)
         return BulkConversionResult(**bulk_totals([]), total_elapsed_seconds=time.time() - start)
-    prepare_dest(dest, so)
+    prepare_dest(dest, storage_options)
     results = []
     for src in files:
         dst = target_for(src, dest, pattern, to_ext)
         try:
-            with local_endpoints(src, dst, so) as (local_src, local_dst):
+            with local_endpoints(src, dst, storage_options) as (local_src, local_dst):
                 results.append(FileConversionResult(src, dst, upstream.convert(local_src, local_dst, **args)))
         except Exception as e:
             logger.error("Error converting %s: %s", src, e)

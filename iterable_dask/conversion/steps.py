@@ -93,8 +93,8 @@ class BulkPlan:
 
     def skipped(self, resume: bool) -> set[int]:
         """Indices of the sources whose targets are complete (with ``resume``)."""
-        so = self.storage_options
-        return {i for i, (src, dst) in enumerate(self.pairs) if resume and is_complete(src, dst, so)}
+        storage_options = self.storage_options
+        return {i for i, (src, dst) in enumerate(self.pairs) if resume and is_complete(src, dst, storage_options)}
 
     def todo(self, skipped: set[int]) -> list[tuple[int, str, str]]:
         """``(index, source, target)`` to convert, absolute: the workers may run in another directory."""

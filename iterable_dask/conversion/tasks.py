@@ -395,9 +395,12 @@ class FileTask:
         return result
 
     def __call__(self) -> ConversionResult | FileConversionError | ColumnarUnavailable:
-        so = self.options.storage_options
+        storage_options = self.options.storage_options
         try:
-            with local_input(self.source, so) as source, atomic_target(self.target, self.job, so) as tmp:
+            with (
+                local_input(self.source, storage_options) as source,
+                atomic_target(self.target, self.job, storage_options) as tmp,
+            ):
                 result = self._convert(source, tmp)
                 if result.rows_in == 0:
                     if self.options.strict:

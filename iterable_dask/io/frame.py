@@ -181,8 +181,8 @@ def read_dataframe(
     import dask.dataframe as dd
 
     pd = _pandas()
-    so = pop_storage_options(storage_options, iterableargs)
-    parts = plan_partitions(sources, blocksize, None, so, **iterableargs)
+    storage_options = pop_storage_options(storage_options, iterableargs)
+    parts = plan_partitions(sources, blocksize, None, storage_options, **iterableargs)
     sample = None
     if meta is None:  # the first partition with records (an empty first file says nothing of the columns)
         records = next((r for r in map(_sample, parts[:_SAMPLE_PARTS]) if r), [])

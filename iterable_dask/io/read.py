@@ -157,13 +157,13 @@ def plan_sized(
 
     ``size``, when the caller already looked it up, spares a second lookup (a HEAD request for a URL).
     """
-    so = storage_options or None
+    storage_options = storage_options or None
     path = absolute(path)  # workers started elsewhere resolve it as this process does
-    whole = [WholeFile(path, dict(iterableargs), so)]
+    whole = [WholeFile(path, dict(iterableargs), storage_options)]
     if blocksize is None:
         size = None
     elif size is None:
-        size = file_size(path, so)
+        size = file_size(path, storage_options)
     if size is None or blocksize is None or size <= blocksize:
         return whole, size  # nothing to split: not even opened here
     if is_url(path):
@@ -175,10 +175,10 @@ def plan_sized(
         if kind == "ParquetIterable":
             if set(iterableargs) - {"format"}:
                 return whole, size
-            return _plan_parquet(path, blocksize, so), None
+            return _plan_parquet(path, blocksize, storage_options), None
         try:
-            with _opened_head(path, so or {}, iterableargs) as it:
-                parts = _plan_opened(it, path, blocksize, iterableargs, so, size)
+            with _opened_head(path, storage_options or {}, iterableargs) as it:
+                parts = _plan_opened(it, path, blocksize, iterableargs, storage_options, size)
         except Exception:
             return whole, size  # the worker's whole-file read reports what is wrong with it
         return (parts, None) if parts is not None else (whole, size)
@@ -203,17 +203,17 @@ def _plan_opened(
     ``it`` reads ``path`` (or, for a URL, its first lines); sizes are ``path``'s.
     """
     kind = _split_kind(it, iterableargs)
-    so = storage_options or None
-    size = file_size(path, so) if size is None else size
+    storage_options = storage_options or None
+    size = file_size(path, storage_options) if size is None else size
     if kind == "parquet":
-        return _plan_parquet(path, blocksize, so)
+        return _plan_parquet(path, blocksize, storage_options)
     if kind == "jsonl":
         encoding = getattr(it, "encoding", None) or "utf8"
         if "\n".encode(encoding) != b"\n":
             return None
-        return [JSONLinesRange(path, s, e, encoding, so) for s, e in _ranges(0, size, blocksize)]
+        return [JSONLinesRange(path, s, e, encoding, storage_options) for s, e in _ranges(0, size, blocksize)]
     if kind == "csv":
-        return _plan_csv(it, path, size, blocksize, so)
+        return _plan_csv(it, path, size, blocksize, storage_options)
     return None
 
 
@@ -325,15 +325,15 @@ def plan_partitions(
     Local paths become absolute; URLs (``s3://...``) are read by the workers
     through fsspec with ``storage_options`` (or ``iterableargs["storage_options"]``).
     """
-    so = pop_storage_options(storage_options, iterableargs)
+    storage_options = pop_storage_options(storage_options, iterableargs)
     size = config.resolve_blocksize(blocksize)
     chunk = config.resolve_chunk_size(chunk_size)
     planned: list[tuple[list[Any], int | None]] = []
-    for source in expand_sources(sources, so):
+    for source in expand_sources(sources, storage_options):
         if isinstance(source, BaseIterable):
             planned.append((_packed_parts(source, chunk), None))  # read here, in the caller
         else:
-            planned.append(plan_sized(source, size, iterableargs, so))
+            planned.append(plan_sized(source, size, iterableargs, storage_options))
     if size is None:  # one partition per file, as asked
         return [part for parts, _ in planned for part in parts]
     target, open_cost = config.file_grouping(size)

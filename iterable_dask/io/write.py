@@ -246,11 +246,13 @@ def write_bag_counts(
     **toiterableargs: Any,
 ) -> list[tuple[str, int]]:
     """:func:`write_bag`, returning ``(path, rows)`` pairs."""
-    so = pop_storage_options(storage_options, toiterableargs)
-    targets = _targets(dest, to_ext, bag.npartitions, name_function or _default_name, so)
+    storage_options = pop_storage_options(storage_options, toiterableargs)
+    targets = _targets(dest, to_ext, bag.npartitions, name_function or _default_name, storage_options)
     job = new_job_token()
     # Absolute paths in the tasks: workers started in another directory write where the caller means.
-    writers = [PartitionWriter(absolute(t), job, dict(toiterableargs), batch_size, so or None) for t in targets]
+    writers = [
+        PartitionWriter(absolute(t), job, dict(toiterableargs), batch_size, storage_options or None) for t in targets
+    ]
     name = task_key(WRITE, tokenize(bag.name, targets, job))
     folders = {os.path.dirname(w.path) for w in writers}
     written = write_partitions(

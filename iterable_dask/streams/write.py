@@ -309,23 +309,23 @@ def parallel_write(
     if partition_by is not None and not isinstance(partition_by, str) and not callable(partition_by):
         raise TypeError(f"partition_by must be a field name or a function; got {type(partition_by).__name__}")
     toiterableargs = dict(toiterableargs)
-    so = pop_storage_options(storage_options, toiterableargs) or None
+    storage_options = pop_storage_options(storage_options, toiterableargs) or None
     dest = absolute(dest)
-    ext = _prepare_dest(dest, to_ext, so)
+    ext = _prepare_dest(dest, to_ext, storage_options)
     if isinstance(records, db.Bag):
         where = dict(client=client, scheduler=scheduler, security=security)
         if partition_by is None:
             pairs = write_bag_counts(
-                records, dest, ext, batch_size=batch_size, storage_options=so, **where, **toiterableargs
+                records, dest, ext, batch_size=batch_size, storage_options=storage_options, **where, **toiterableargs
             )
         else:
             pairs = _write_keyed_bag(
-                records, dest, ext, _shippable(partition_by), toiterableargs, batch_size, so, **where
+                records, dest, ext, _shippable(partition_by), toiterableargs, batch_size, storage_options, **where
             )
         return [WrittenFile(*pair) for pair in pairs]
     on_cluster = mode == "process"
     dask_client = get_client(client, scheduler, workers=workers, security=security) if on_cluster else None
-    submitter = _Submitter(workers, dask_client, new_job_token(), so)
+    submitter = _Submitter(workers, dask_client, new_job_token(), storage_options)
     try:
         return _write_stream(records, dest, ext, partition_by, per_file, submitter, toiterableargs, batch_size)
     except BaseException:
