@@ -242,7 +242,7 @@ def parallel_read(
     Dask workers; on 2 cores it reads gzip JSON Lines 1.1-1.7x faster than
     a sequential loop (rebuilding the records here costs about a quarter of
     parsing them, and shares the cores with the workers), more with more
-    cores or costlier formats (``benchmarks/bench_parallel_read.py``).
+    cores or costlier formats (``make bench-targets``: the ``parallel-read`` workloads of ``benchmarks/suite``).
 
     Parameters
     ----------
