@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench bench-quick bench-targets clean
+.PHONY: install demo test conformance lint bench bench-quick bench-targets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: install
 test: install
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# Every entry point against iterabledata on the whole real-data corpus (tests/realdata.py, about 170
+# files); `make test` checks its sample. Not part of `make test`.
+conformance: install
+	ITERABLE_DASK_CONFORMANCE=full $(BIN)/python -m pytest tests/test_conformance.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check iterable_dask tests benchmarks
