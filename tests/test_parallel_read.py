@@ -19,7 +19,7 @@ from iterable.base import BaseIterable
 
 from iterable_dask import FileWriteError, SourceReadError, parallel_read
 from iterable_dask.core.chunks import pack_tree, unpack
-from iterable_dask.io.readers import JSONLinesRange, WholeFile
+from iterable_dask.io.partitions import JSONLinesRange, WholeFile
 from iterable_dask.sample import write_sample
 from iterable_dask.streams.packed import ReadPacked
 from iterable_dask.streams.read import ParallelReader

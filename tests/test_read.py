@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import iterable_dask
 from iterable_dask import PartitionReadError, UnsplittableFileError, plan_partitions, read_bag
-from iterable_dask.io.readers import CSVRange, JSONLinesRange, ParquetRowGroups, WholeFile
+from iterable_dask.io.partitions import CSVRange, JSONLinesRange, ParquetRowGroups, WholeFile
 from iterable_dask.sample import write_sample
 
 from .helpers import read_in_process, sequential
@@ -319,7 +319,7 @@ def test_exotic_line_breaks_split_as_a_text_file_would(tmp_path):
 
 def test_small_files_share_partitions_by_bytes_and_big_ones_split(tmp_path, client):
     """Consecutive small files group up to the target bytes (each counting an open cost); order holds."""
-    from iterable_dask.io.readers import FileGroup
+    from iterable_dask.io.partitions import FileGroup
 
     paths = [write_sample(str(tmp_path / f"s{i:03d}.csv"), 20, seed=i) for i in range(100)]
     paths.insert(50, write_sample(str(tmp_path / "s049b-big.csv"), 3000, seed=99))  # splits: closes the group
@@ -388,7 +388,7 @@ def test_a_few_big_compressed_files_are_not_grouped_into_one_task(tmp_path):
 
 def test_many_small_files_make_balanced_partitions(tmp_path):
     """2000-odd small files on 2 threads: 8 partitions of about equal bytes, not 8 full ones and a small ninth."""
-    from iterable_dask.io.readers import FileGroup
+    from iterable_dask.io.partitions import FileGroup
 
     paths = []
     for i in range(203):

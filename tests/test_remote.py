@@ -17,7 +17,7 @@ from iterable.convert.core import bulk_convert as upstream_bulk_convert
 
 import iterable_dask
 from iterable_dask.io.fs import get_fs
-from iterable_dask.io.readers import CSVRange, FileGroup, JSONLinesRange, ParquetRowGroups, WholeFile
+from iterable_dask.io.partitions import CSVRange, FileGroup, JSONLinesRange, ParquetRowGroups, WholeFile
 from iterable_dask.sample import write_sample
 
 from .helpers import sequential
@@ -326,7 +326,7 @@ def test_remote_byte_ranges_align_as_local_ones(s3, tmp_path):
     """Range requests on an object give the bytes, start and end flag the local seek-and-readline gives."""
     import random
 
-    from iterable_dask.io.readers import _read_range
+    from iterable_dask.io.partitions import _read_range
 
     fs, bucket, so = s3
     rng = random.Random(7)

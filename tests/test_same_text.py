@@ -18,7 +18,7 @@ import pytest
 from iterable.datatypes.csv import CSVIterable
 
 from iterable_dask.conversion.writers import same_text_writer
-from iterable_dask.io.records import fast_records, line_decoder
+from iterable_dask.io.fast_records import fast_records, line_decoder
 
 from .helpers import sequential
 
@@ -183,8 +183,8 @@ def test_block_reader_gives_iterabledatas_records(tmp_path, case, suffix):
     from iterable import open_iterable
 
     from iterable_dask.core.chunks import unpack
-    from iterable_dask.io.readers import WholeFile
-    from iterable_dask.io.records import fast_records
+    from iterable_dask.io.fast_records import fast_records
+    from iterable_dask.io.partitions import WholeFile
     from iterable_dask.streams.packed import ReadPacked
 
     path = _write(tmp_path / f"data{suffix}", JSON_LINES_TEXTS[case])
@@ -204,7 +204,7 @@ def test_block_reader_decodes_as_iterabledata_does(tmp_path, suffix):
     from iterable import open_iterable
 
     from iterable_dask.core.exceptions import PartitionReadError
-    from iterable_dask.io.readers import WholeFile
+    from iterable_dask.io.partitions import WholeFile
 
     path = _write(tmp_path / f"latin{suffix}", '{"name": "Zoë"}\r\n{"name": "Søren"}\n', encoding="latin-1")
     args = {"encoding": "latin-1"}
@@ -234,7 +234,7 @@ def test_block_reader_leaves_a_bad_line_to_iterabledata(tmp_path, text, position
     from iterable import open_iterable
 
     from iterable_dask.core.exceptions import PartitionReadError
-    from iterable_dask.io.readers import WholeFile
+    from iterable_dask.io.partitions import WholeFile
     from iterable_dask.streams.packed import ReadPacked
 
     path = _write(tmp_path / "bad.jsonl.gz", text)
@@ -251,7 +251,7 @@ def test_block_reader_leaves_a_bad_line_to_iterabledata(tmp_path, text, position
 def test_block_reader_steps_aside_for_what_it_does_not_handle(tmp_path):
     from iterable import open_iterable
 
-    from iterable_dask.io.records import fast_records
+    from iterable_dask.io.fast_records import fast_records
 
     path = _write(tmp_path / "a.jsonl", '{"a": 1}\n{"a": 2}\n')
     with open_iterable(path, iterableargs={"on_error": "skip"}) as it:
@@ -287,7 +287,7 @@ def test_csv_batch_reader_gives_iterabledatas_records(tmp_path, case, suffix):
     from iterable import open_iterable
 
     from iterable_dask.core.chunks import unpack
-    from iterable_dask.io.readers import WholeFile
+    from iterable_dask.io.partitions import WholeFile
     from iterable_dask.streams.packed import ReadPacked
 
     path = _write(tmp_path / f"data{suffix}", CSV_TEXTS[case])
@@ -306,7 +306,7 @@ def test_csv_batch_reader_leaves_a_bad_row_to_iterabledata(tmp_path):
     from iterable import open_iterable
 
     from iterable_dask.core.exceptions import PartitionReadError
-    from iterable_dask.io.readers import WholeFile
+    from iterable_dask.io.partitions import WholeFile
 
     path = _write(tmp_path / "bad.csv", 'a,b\n1,2\n3,"unterminated\n' + "x" * (200 << 10) + "\n")
     with open_iterable(path) as it, pytest.raises(Exception) as upstream:
@@ -378,7 +378,7 @@ def test_records_of_hands_on_the_good_records_then_iterabledatas_error(tmp_path,
     """A consumer that cannot start over gets iterabledata's records, then iterabledata's own error."""
     from iterable import open_iterable
 
-    from iterable_dask.io.records import records_of
+    from iterable_dask.io.fast_records import records_of
 
     path = _write(tmp_path / name, text)
     expected, upstream = [], None

@@ -8,7 +8,7 @@ import pytest
 
 from iterable_dask.core.chunks import PackedChunk, pack, unpack
 from iterable_dask.core.exceptions import ClusterConnectionError, PartitionReadError, UnsplittableFileError
-from iterable_dask.io.readers import CSVRange, FileGroup, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
+from iterable_dask.io.partitions import CSVRange, FileGroup, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from iterable_dask.io.write import PartitionWriter
 from iterable_dask.pipelines.result import RecordError
 from iterable_dask.pipelines.tasks import ChunkOutcome, ChunkTask, RecordFailure

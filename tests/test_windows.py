@@ -27,8 +27,8 @@ from iterable.pipeline import pipeline as upstream_pipeline
 
 import iterable_dask
 from iterable_dask.cli.head import head_records
+from iterable_dask.io.fast_records import BLOCK
 from iterable_dask.io.head import FIRST_BYTES
-from iterable_dask.io.records import BLOCK
 
 from .helpers import sequential
 
@@ -288,7 +288,7 @@ def test_window_edges_on_object_storage(window_files, s3, client, tmp_path, file
 def test_a_header_longer_than_the_sniff_limit_reads_the_file_whole(tmp_path, monkeypatch):
     """Past the sniff's limit the file is not split at all (one exact whole-file read), never guessed."""
     from iterable_dask.io import head
-    from iterable_dask.io.readers import WholeFile
+    from iterable_dask.io.partitions import WholeFile
 
     path = csv_with_header(str(tmp_path / "wide.csv"), W + 1)
     monkeypatch.setattr(head, "HEAD_LIMIT", W)

@@ -38,8 +38,8 @@ from ..core.runs import TASKS_PER_THREAD
 from ..core.window import Done, InFlight
 from ..io.atomic import new_job_token, sweep_temporaries
 from ..io.fs import file_size, is_url
+from ..io.partitions import CSVRange, JSONLinesRange, ParquetRowGroups
 from ..io.read import plan_partitions
-from ..io.readers import CSVRange, JSONLinesRange, ParquetRowGroups
 from .batch import FileBatch, plan_batches
 from .parts import JoinParts, PartTask, ScanKeys, SplitFallback
 from .tasks import ConvertOptions, FileTask, conversion_error

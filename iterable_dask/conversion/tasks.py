@@ -57,10 +57,10 @@ from ..columnar import ColumnarUnavailable, convert_columnar, path_kind
 from ..core.exceptions import EmptySourceError, FileConversionError, UnsplittableFileError
 from ..core.retry import is_transient
 from ..io.atomic import atomic_target
+from ..io.fast_records import fast_records
 from ..io.fs import local_input, scratch_dir
+from ..io.partitions import CSVRange, JSONLinesRange
 from ..io.read import SPLIT_SAFE_ARGS, plan_source_iterable
-from ..io.readers import CSVRange, JSONLinesRange
-from ..io.records import fast_records
 from .writers import same_text_writer
 
 __all__ = [
@@ -236,7 +236,7 @@ def iter_ranges(readers: list[Any] | tuple[Any, ...], head: list[Any] | None = N
 
 
 class FastReadFailed(Exception):
-    """A fast reader (:func:`~iterable_dask.io.records.fast_records`) raised: convert again with iterabledata's."""
+    """A fast reader (:func:`~iterable_dask.io.fast_records.fast_records`) raised: convert again with iterabledata's."""
 
 
 def _guarded(records: Iterator[Any]) -> Iterator[Any]:
@@ -256,7 +256,7 @@ def convert_rows(
     raise :class:`UnsplittableFileError` on a quoted newline across ranges,
     and the caller then runs this again without them. With ``fast_reads``,
     other CSV and JSON Lines sources (small ones, compressed ones) are read
-    through :func:`~iterable_dask.io.records.fast_records`; should that
+    through :func:`~iterable_dask.io.fast_records.fast_records`; should that
     raise, :class:`FastReadFailed` tells the caller to run this again
     without it, so iterabledata's reader names the error.
     """

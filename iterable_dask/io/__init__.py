@@ -1,8 +1,8 @@
 """io: records in and out of files, as bag partitions.
 
 Holds source expansion (:mod:`.sources`), the picklable partition readers
-the workers run (:mod:`.readers`), iterabledata's records read with less
-work per record (:mod:`.records`), partition planning with
+the workers run (:mod:`.partitions`), iterabledata's records read with less
+work per record (:mod:`.fast_records`), partition planning with
 :func:`read_bag` (:mod:`.read`), :func:`write_bag` (:mod:`.write`), atomic
 outputs (:mod:`.atomic`); local paths and fsspec URLs (:mod:`.fs`), a
 file's head grown until it holds whole lines (:mod:`.head`); Dask DataFrames

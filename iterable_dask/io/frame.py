@@ -21,8 +21,8 @@ from iterable.helpers.detect import open_iterable
 from ..core.exceptions import UnsplittableFileError
 from ..core.names import READ_FRAME
 from .fs import local_input, open_input, pop_storage_options
+from .partitions import CSVRange, FileGroup, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 from .read import plan_partitions
-from .readers import CSVRange, FileGroup, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile
 
 __all__ = ["PartitionFrame", "read_dataframe", "to_dask"]
 

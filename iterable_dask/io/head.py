@@ -102,7 +102,7 @@ class ByteWindow:
     def line_start(self, pos: int, step: int = FIRST_BYTES) -> int:
         """The first line start at or after ``pos`` (> base), or the end of the file.
 
-        As :func:`~iterable_dask.io.readers.align_to_line`: the line holding
+        As :func:`~iterable_dask.io.partitions.align_to_line`: the line holding
         byte ``pos - 1`` ends there.
         """
         i = pos - 1 - self.base

@@ -1,7 +1,7 @@
 """Records of files as a :class:`dask.bag.Bag`, read on the workers.
 
 :func:`plan_partitions` turns sources into partition readers (see
-:mod:`iterable_dask.io.readers`); :func:`read_bag` puts them in a bag whose
+:mod:`iterable_dask.io.partitions`); :func:`read_bag` puts them in a bag whose
 tasks are those readers, so each worker opens its own part of a file.
 """
 
@@ -29,7 +29,7 @@ from ..core.names import READ, RECORDS, task_key
 from ..core.retry import Retrying
 from .fs import absolute, file_size, is_url, open_input, pop_storage_options
 from .head import ByteWindow, HeadTooLong, bytes_per_record
-from .readers import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
+from .partitions import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
 from .sources import expand_sources
 
 __all__ = [
@@ -318,7 +318,7 @@ def plan_partitions(
     ``blocksize`` bytes; other files (compressed, other formats, or read with
     arguments the range readers do not reproduce) are read whole, and
     consecutive small ones share a partition
-    (:class:`~iterable_dask.io.readers.FileGroup`) of up to
+    (:class:`~iterable_dask.io.partitions.FileGroup`) of up to
     ``iterable-dask.files.target-bytes``, each counting its size plus
     ``iterable-dask.files.open-cost``. ``blocksize=None``: one partition per file.
     Open iterables are read here, in the caller, in chunks of ``chunk_size``.

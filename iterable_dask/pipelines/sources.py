@@ -17,8 +17,8 @@ from iterable.helpers.detect import open_iterable
 
 from ..io.fs import is_url, local_input
 from ..io.head import bytes_per_record
+from ..io.partitions import group_small_files
 from ..io.read import plan_sized
-from ..io.readers import group_small_files
 from ..io.sources import expand_sources
 
 __all__ = ["ChainedSource", "is_many", "plan_files"]

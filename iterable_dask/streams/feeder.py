@@ -24,10 +24,10 @@ from ..core.names import READ_SOURCE, task_key
 from ..core.retry import Retrying
 from ..core.runs import group_runs
 from ..core.window import Done, InFlight
+from ..io.fast_records import records_of
 from ..io.fs import file_size, local_input
+from ..io.partitions import WholeFile
 from ..io.read import plan_sized
-from ..io.readers import WholeFile
-from ..io.records import records_of
 from .packed import ReadGroupPacked, ReadPacked
 from .state import DATA, DONE, ERROR, State
 

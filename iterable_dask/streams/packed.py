@@ -11,7 +11,7 @@ from typing import Any
 from ..core.chunks import PackedChunk, gc_paused, pack_tree
 from ..core.exceptions import PartitionReadError
 from ..core.retry import is_transient
-from ..io.readers import WholeFile
+from ..io.partitions import WholeFile
 
 __all__ = ["ReadGroupPacked", "ReadPacked"]
 

@@ -27,9 +27,9 @@ from ..core.chunks import PackedChunk, gc_paused, unpack
 from ..core.exceptions import PartitionReadError, UnsplittableFileError
 from ..core.retry import mark_transient
 from ..core.runs import group_runs
+from .fast_records import fast_records, line_decoder, rows_to_dicts
 from .fs import ALIGN_BLOCK, is_url, local_input, open_input
 from .head import ByteWindow
-from .records import fast_records, line_decoder, rows_to_dicts
 
 __all__ = [
     "CSVRange",
