@@ -75,7 +75,9 @@ def _csv_header(
 
     The sniffed bytes grow until the header record ends before them (however
     long it is) or they are the whole file; None when it does not end within
-    :data:`~iterable_dask.io.head.HEAD_LIMIT` bytes (read the file whole).
+    :data:`~iterable_dask.io.head.HEAD_LIMIT` bytes, or Python's csv module
+    cannot parse them (a field past its size limit): read the file whole, and
+    let iterabledata's reader say what is wrong with it.
     ``head``, a local file holding the first whole lines of a remote ``path``
     of ``size`` bytes (what iterabledata's reader just opened), is sniffed
     before any range request.
@@ -97,7 +99,10 @@ def _csv_header(
         if not lines:
             return None, 0, False
         reader = csv.reader(iter(lines), delimiter=delimiter, quotechar=quotechar)
-        header = next(reader, None)
+        try:
+            header = next(reader, None)
+        except csv.Error:  # a field past Python's limit, say: iterabledata's own read names the file
+            return None
         if header is None:
             return None, 0, False
         if complete or reader.line_num < len(lines):
@@ -105,14 +110,23 @@ def _csv_header(
         wanted = sample.count(b"\n") + 1  # the header may run on past the last whole line: sniff more
     header_lines = reader.line_num
     header_end = sum(len(line.encode(encoding)) for line in lines[:header_lines])
-    multiline = header_lines > 1
-    prev = reader.line_num
+    try:
+        multiline = _spans_lines(reader, header_lines)
+    except csv.Error:
+        return None
+    return tuple(header), header_end, multiline
+
+
+def _spans_lines(reader: Any, line_num: int) -> bool:
+    """Whether a record after the header spans several lines (a quoted newline), in what ``reader`` has left."""
+    if line_num > 1:
+        return True
+    prev = line_num
     for _ in reader:
         if reader.line_num - prev > 1:
-            multiline = True
-            break
+            return True
         prev = reader.line_num
-    return tuple(header), header_end, multiline
+    return False
 
 
 def _ranges(begin: int, size: int, blocksize: int) -> list[tuple[int, int]]:
