@@ -73,11 +73,6 @@ KNOWN: dict[tuple[str, str], str] = {
         "read_dataframe(path): the all-None column 'imdbRating' comes back as string dtype with <NA> (dask's "
         "dataframe.convert-string); pandas over iterabledata's records: object None"
     ),
-    ("pipeline", "derived-titanic-multiline.csv"): (
-        "pipeline(parallel=True) splits a plain CSV source into byte ranges and raises UnsplittableFileError on a "
-        "quoted newline across a boundary, with 'pass blocksize=None' that pipeline() does not take; iterabledata's "
-        "pipeline and parallel convert (which falls back to one task) read the file"
-    ),
 }
 
 
@@ -718,7 +713,7 @@ def _old_header_window(path, encoding, delimiter, quotechar, storage_options=Non
 
 def test_probe_a_broken_header_window_is_reported(ctx, monkeypatch):
     """With the 64 KiB header sniff put back, the wide-header file is reported as a mismatch."""
-    import iterable_dask.io.read as read_module
+    import iterable_dask.io.csv_ranges as read_module
 
     calls: list[str] = []
     header_end = len(open(ctx.path(WIDE), "rb").readline())  # noqa: SIM115
@@ -731,7 +726,7 @@ def test_probe_a_broken_header_window_is_reported(ctx, monkeypatch):
     monkeypatch.setattr(read_module, "_csv_header", broken)
     bag = check_read_bag(ctx, WIDE, "small")
     converted = check_convert(ctx, WIDE, "jsonl", "split")
-    assert calls, "the probe's window was never used: the planning no longer calls io.read._csv_header"
+    assert calls, "the probe's window was never used: the planning no longer calls io.csv_ranges._csv_header"
     assert bag is not None and bag.startswith(f"read_bag-small of {WIDE}: record 0"), bag
     assert converted is not None and converted.startswith(f"convert-split-jsonl of {WIDE}: "), converted
     assert "first differing byte" in converted or "iterabledata" in converted, converted

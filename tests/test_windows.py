@@ -298,7 +298,7 @@ def test_a_header_longer_than_the_sniff_limit_reads_the_file_whole(tmp_path, mon
 
 
 def test_csv_header_sniff_sees_the_whole_header(window_files):
-    from iterable_dask.io.read import _csv_header
+    from iterable_dask.io.csv_ranges import _csv_header
 
     for name in ("header-64KiB-plus-1.csv", "header-128KiB-plus-3.csv", "header-1MiB-plus-1.csv"):
         path = window_files[name]
@@ -308,3 +308,19 @@ def test_csv_header_sniff_sees_the_whole_header(window_files):
         assert fieldnames == tuple(header)
         assert header_end == _first_line_length(path)
         assert not multiline
+
+
+def test_a_quoted_line_break_past_the_head_keeps_a_pipeline_exact(client, tmp_path):
+    """The pipeline has no blocksize=None to offer: a record spanning lines anywhere joins the file's ranges."""
+    path = tmp_path / "late.csv"
+    rows = [f'{i},"plain {i}"' for i in range(30_000)]
+    for i in range(20_000, 30_000, 7):  # far past the head the header sniff reads; some range edge falls in one
+        rows[i] = f'{i},"a field\nover two lines, {i}"'
+    path.write_text("id,text\n" + "\n".join(rows) + "\n")
+    check_pipeline(str(path), client, tmp_path)
+    from iterable_dask.io.csv_ranges import joined_if_records_span_lines
+    from iterable_dask.io.read import plan_sized
+
+    parts, _ = plan_sized(str(path), 16_384, {})
+    assert len(parts) > 1  # the planner alone splits it (the head shows no quoted line break)
+    assert len(joined_if_records_span_lines(parts)) == 1

@@ -8,8 +8,6 @@ tasks are those readers, so each worker opens its own part of a file.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import shutil
 import tempfile
@@ -27,14 +25,16 @@ from ..core.chunks import pack
 from ..core.cluster import parallelism_hint
 from ..core.names import READ, RECORDS, task_key
 from ..core.retry import Retrying
+from .csv_ranges import joined_if_records_span_lines, plan_csv, ranges
 from .fs import absolute, file_size, is_url, open_input, pop_storage_options
-from .head import ByteWindow, HeadTooLong, bytes_per_record
-from .partitions import CSVRange, JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
+from .head import ByteWindow, bytes_per_record
+from .partitions import JSONLinesRange, PackedRecords, ParquetRowGroups, WholeFile, group_small_files
 from .sources import expand_sources
 
 __all__ = [
     "SPLIT_SAFE_ARGS",
     "estimate_remaining",
+    "joined_if_records_span_lines",
     "plan_partitions",
     "plan_sized",
     "plan_source_iterable",
@@ -60,80 +60,6 @@ def _split_kind(it: BaseIterable, iterableargs: dict[str, Any]) -> str | None:
     if set(iterableargs) - SPLIT_SAFE_ARGS:
         return None
     return _RANGE_TYPES.get(name)
-
-
-def _csv_header(
-    path: str,
-    encoding: str,
-    delimiter: str,
-    quotechar: str,
-    storage_options: dict[str, Any] | None = None,
-    head: str | None = None,
-    size: int | None = None,
-) -> tuple[tuple[str, ...] | None, int, bool] | None:
-    """Field names, the byte offset after the header, and whether the sniffed start has multi-line records.
-
-    The sniffed bytes grow until the header record ends before them (however
-    long it is) or they are the whole file; None when it does not end within
-    :data:`~iterable_dask.io.head.HEAD_LIMIT` bytes, or Python's csv module
-    cannot parse them (a field past its size limit): read the file whole, and
-    let iterabledata's reader say what is wrong with it.
-    ``head``, a local file holding the first whole lines of a remote ``path``
-    of ``size`` bytes (what iterabledata's reader just opened), is sniffed
-    before any range request.
-    """
-    window = ByteWindow(path, 0, storage_options)
-    if head is not None and size is not None:
-        with open(head, "rb") as f:
-            data = f.read()
-        window = ByteWindow(path, 0, storage_options, data, eof=len(data) >= size)
-    wanted = 2  # the header's line and one more: the header record ended before the sample did
-    while True:
-        try:
-            sample = window.whole_lines(wanted)
-        except HeadTooLong:
-            return None
-        complete = window.eof
-        text = sample.decode(encoding, errors="strict" if complete else "replace")
-        lines = list(io.StringIO(text, newline=""))
-        if not lines:
-            return None, 0, False
-        reader = csv.reader(iter(lines), delimiter=delimiter, quotechar=quotechar)
-        try:
-            header = next(reader, None)
-        except csv.Error:  # a field past Python's limit, say: iterabledata's own read names the file
-            return None
-        if header is None:
-            return None, 0, False
-        if complete or reader.line_num < len(lines):
-            break
-        wanted = sample.count(b"\n") + 1  # the header may run on past the last whole line: sniff more
-    header_lines = reader.line_num
-    header_end = sum(len(line.encode(encoding)) for line in lines[:header_lines])
-    try:
-        multiline = _spans_lines(reader, header_lines)
-    except csv.Error:
-        return None
-    return tuple(header), header_end, multiline
-
-
-def _spans_lines(reader: Any, line_num: int) -> bool:
-    """Whether a record after the header spans several lines (a quoted newline), in what ``reader`` has left."""
-    if line_num > 1:
-        return True
-    prev = line_num
-    for _ in reader:
-        if reader.line_num - prev > 1:
-            return True
-        prev = reader.line_num
-    return False
-
-
-def _ranges(begin: int, size: int, blocksize: int) -> list[tuple[int, int]]:
-    if size <= begin:
-        return [(begin, size)]
-    starts = list(range(begin, size, blocksize))
-    return [(s, min(s + blocksize, size)) for s in starts]
 
 
 @contextlib.contextmanager
@@ -225,9 +151,9 @@ def _plan_opened(
         encoding = getattr(it, "encoding", None) or "utf8"
         if "\n".encode(encoding) != b"\n":
             return None
-        return [JSONLinesRange(path, s, e, encoding, storage_options) for s, e in _ranges(0, size, blocksize)]
+        return [JSONLinesRange(path, s, e, encoding, storage_options) for s, e in ranges(0, size, blocksize)]
     if kind == "csv":
-        return _plan_csv(it, path, size, blocksize, storage_options)
+        return plan_csv(it, path, size, blocksize, storage_options)
     return None
 
 
@@ -262,30 +188,8 @@ def plan_source_iterable(
     if _split_kind(it, {}) is None:
         return None
     blocksize = max(4096, records_per_partition * bytes_per_record(local))
-    return _plan_opened(it, absolute(path or local), blocksize, {}, storage_options)
-
-
-def _plan_csv(
-    it: Any, path: str, size: int, blocksize: int, storage_options: dict[str, Any] | None = None
-) -> list[Any] | None:
-    encoding = it.encoding or "utf8"
-    if "\n".encode(encoding) != b"\n" or "\r".encode(encoding) != b"\r":
-        return None  # UTF-16 and friends: no byte-level lines
-    delimiter, quotechar = it.delimiter, it.quotechar
-    local = getattr(it, "filename", None)
-    head = local if is_url(path) and isinstance(local, str) and os.path.isfile(local) else None
-    sniffed = _csv_header(path, encoding, delimiter, quotechar, storage_options, head, size)
-    if sniffed is None:  # no header line within the sniff's limit: read the file whole, exactly
-        return None
-    fieldnames, header_end, multiline = sniffed
-    if it.keys is not None:  # explicit field names: the first line is a record
-        fieldnames, header_end = tuple(it.keys), 0
-    if multiline:  # quoted newlines seen up front: do not split this file
-        return [CSVRange(path, 0, size, fieldnames, header_end, encoding, delimiter, quotechar, storage_options)]
-    return [
-        CSVRange(path, s, e, fieldnames, header_end, encoding, delimiter, quotechar, storage_options)
-        for s, e in _ranges(header_end, size, blocksize)
-    ]
+    parts = _plan_opened(it, absolute(path or local), blocksize, {}, storage_options)
+    return joined_if_records_span_lines(parts, storage_options) if parts is not None else None
 
 
 def _plan_parquet(path: str, blocksize: int, storage_options: dict[str, Any] | None = None) -> list[Any]:

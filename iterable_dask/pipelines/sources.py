@@ -15,6 +15,7 @@ from typing import Any
 from iterable.base import BaseIterable
 from iterable.helpers.detect import open_iterable
 
+from ..io.csv_ranges import joined_if_records_span_lines
 from ..io.fs import is_url, local_input
 from ..io.head import bytes_per_record
 from ..io.partitions import group_small_files
@@ -90,4 +91,5 @@ def plan_files(
     per_record = bytes_per_record(files[0], storage_options) if files else 1
     blocksize = max(4096, records * per_record)
     planned = [plan_sized(f, blocksize, {}, storage_options) for f in files]
+    planned = [(joined_if_records_span_lines(parts, storage_options), size) for parts, size in planned]
     return group_small_files(planned, blocksize, 0, threads)
