@@ -60,15 +60,6 @@ MAX_FRAME_COLUMNS = 1000
 #: Differences found in iterable_dask that are not the header and record windows, each with its reproduction:
 #: ``{(check, name): reason}``, marked xfail(strict=True) until fixed.
 KNOWN: dict[tuple[str, str], str] = {
-    ("read_dataframe", "derived-titanic-jsonl.jsonl"): (
-        "read_dataframe(path, blocksize=4096) (29 partitions): column 'age' is object with <NA> where the JSON has "
-        "null (first at row 1023, in a partition whose ages are all null); pandas over iterabledata's records "
-        "(and read_dataframe at the default blocksize) make it float64 with NaN"
-    ),
-    ("read_dataframe", "derived-elements-jsonl.jsonl"): (
-        "read_dataframe(path, blocksize=4096): column 'electronegativity' is object with <NA> from row 103 (a "
-        "partition of nulls); pandas over iterabledata's records: float64 NaN"
-    ),
     ("read_dataframe", "bokeh-movies.db"): (
         "read_dataframe(path): the all-None column 'imdbRating' comes back as string dtype with <NA> (dask's "
         "dataframe.convert-string); pandas over iterabledata's records: object None"

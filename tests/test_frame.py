@@ -129,3 +129,15 @@ def test_dtype_backend_and_object_storage(tmp_path, client, s3):
     got = client.compute(df).result()
     assert all("pyarrow" in str(t) for t in got.dtypes)
     _same(got.astype(object), _expected(path).astype(object))
+
+
+def test_a_partition_of_nulls_keeps_its_columns_numeric_dtype(tmp_path, client):
+    """A numeric column that is all null in one partition is NaN there, as pandas makes of the whole file."""
+    path = tmp_path / "ages.jsonl"
+    ages = [i / 2 for i in range(300)] + [None] * 300 + [1.5] * 300  # the middle partitions: nulls only
+    path.write_text("".join(json.dumps({"id": i, "age": a}) + "\n" for i, a in enumerate(ages)))
+    df = iterable_dask.read_dataframe(str(path), blocksize=2048)
+    assert df.npartitions > 3
+    got = client.compute(df).result()
+    assert got["age"].dtype == "float64"
+    _same(got, _expected(str(path)))

@@ -67,6 +67,9 @@ class PartitionFrame:
     columns: tuple[str, ...]
     select: bool = False
     dtype_backend: str | None = None
+    #: The meta's numeric dtypes by column: a column of nulls only in this partition takes its column's
+    #: dtype (NaN, as pandas makes of the whole file's records), not object None.
+    null_dtypes: tuple[tuple[str, str], ...] = ()
 
     def __call__(self, reader: Any) -> Any:
         pd = _pandas()
@@ -78,6 +81,9 @@ class PartitionFrame:
                 f"({list(self.columns)}, from a sample of the first partition): pass meta= or columns="
             )
         frame = frame.reindex(columns=list(self.columns))
+        for column, dtype in self.null_dtypes:
+            if frame[column].dtype == object and frame[column].isna().all():
+                frame[column] = frame[column].astype(dtype)
         if self.dtype_backend:
             frame = frame.convert_dtypes(dtype_backend=self.dtype_backend)
         return frame
@@ -192,7 +198,8 @@ def read_dataframe(
             sample = sample.convert_dtypes(dtype_backend=dtype_backend)
         meta = sample.iloc[:0]
     names = tuple(meta.columns) if columns is None else tuple(columns)
-    task = PartitionFrame(names, select=columns is not None, dtype_backend=dtype_backend)
+    numeric = tuple((c, str(meta[c].dtype)) for c in names if c in meta.columns and meta[c].dtype.kind in "fc")
+    task = PartitionFrame(names, select=columns is not None, dtype_backend=dtype_backend, null_dtypes=numeric)
     # Dask turns object columns into Arrow strings: right for text, but nested values (lists, dicts)
     # would become their repr. Such columns keep their Python objects.
     nested = sample is not None and any(
