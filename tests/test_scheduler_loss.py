@@ -140,7 +140,9 @@ def test_a_cancellation_with_its_reason_is_judged_at_once(client):
     """A future cancelled for a reason of its own (here, the caller's) is no lost scheduler, and no wait."""
     from iterable_dask.core import lost
 
-    future = client.submit(time.sleep, 60, pure=False)
+    # A resource no worker has: the task waits unscheduled instead of holding a session worker's one thread
+    # for 60 s after the cancel (a running task is not interrupted).
+    future = client.submit(time.sleep, 60, pure=False, resources={"no-such-resource": 1})
     future.cancel(reason="the caller changed its mind")
     with pytest.raises(Exception) as error:
         future.result(timeout=60)
