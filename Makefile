@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test conformance lint bench bench-quick bench-targets clean
+.PHONY: install demo test test-fast conformance lint bench bench-quick bench-targets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: install
 # pytest exit code 5 (no tests collected) is a failure, not a pass.
 test: install
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The quick subset: every test not marked slow (the long end-to-end runs), in under a minute on 2 cores.
+test-fast: install
+	@$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 # Every entry point against iterabledata on the whole real-data corpus (tests/realdata.py, about 170

@@ -38,6 +38,7 @@ def test_every_command_has_help_with_an_example(command):
     assert "Example" in result.output and f"iterable-dask {command}" in result.output
 
 
+@pytest.mark.slow
 def test_convert_one_file_sequential_and_parallel(tmp_path, cluster):
     src = write_sample(str(tmp_path / "in.csv"), 3000)
     plain = run_cli("convert", src, str(tmp_path / "plain.jsonl"), "--json")
@@ -58,6 +59,7 @@ def test_convert_one_file_sequential_and_parallel(tmp_path, cluster):
     assert temporaries(str(tmp_path)) == []
 
 
+@pytest.mark.slow
 def test_bulk_convert_json_summary_matches_the_files(tmp_path, cluster):
     sources = [write_sample(str(tmp_path / "in" / f"p{i}.csv"), 200 * (i + 1), seed=i) for i in range(3)]
     completed = run_cli(
@@ -84,6 +86,7 @@ def test_bulk_convert_json_summary_matches_the_files(tmp_path, cluster):
     assert len(summary(again)["skipped_files"]) == 3
 
 
+@pytest.mark.slow
 def test_a_failing_file_exits_1_and_is_named(tmp_path, cluster):
     good = write_sample(str(tmp_path / "in" / "good.jsonl"), 50)
     bad = tmp_path / "in" / "bad.jsonl"
@@ -104,12 +107,23 @@ def test_a_failing_file_exits_1_and_is_named(tmp_path, cluster):
     ("args", "message"),
     [
         (["bulk-convert", "{in}", "{out}", "--to", "jsonl", "--no-such-flag"], "No such option"),
-        (["bulk-convert", "{tmp}/nothing/*.csv", "{out}", "--to", "jsonl"], "no file matched"),
-        (["bulk-convert", "{in}", "{out}"], "--to EXT"),
-        (["convert", "{in}/a.csv", "{out}/a.nosuchformat"], "nosuchformat"),
+        # The quick subset runs two of these (each starts the command line: about a second).
+        pytest.param(
+            ["bulk-convert", "{tmp}/nothing/*.csv", "{out}", "--to", "jsonl"], "no file matched", marks=pytest.mark.slow
+        ),
+        pytest.param(["bulk-convert", "{in}", "{out}"], "--to EXT", marks=pytest.mark.slow),
+        pytest.param(["convert", "{in}/a.csv", "{out}/a.nosuchformat"], "nosuchformat", marks=pytest.mark.slow),
         (["convert", "{tmp}/missing.csv", "{out}/a.jsonl", "--parallel"], "missing.csv"),
-        (["bulk-convert", "{in}", "{out}", "--to", "jsonl", "--scheduler", "tcp://127.0.0.1:{port}"], "scheduler"),
-        (["pipeline", "{in}/a.csv", "{out}/a.jsonl", "--func", "no_such_module_xyz:f"], "no_such_module_xyz"),
+        pytest.param(
+            ["bulk-convert", "{in}", "{out}", "--to", "jsonl", "--scheduler", "tcp://127.0.0.1:{port}"],
+            "scheduler",
+            marks=pytest.mark.slow,  # waits out the connect timeout as well
+        ),
+        pytest.param(
+            ["pipeline", "{in}/a.csv", "{out}/a.jsonl", "--func", "no_such_module_xyz:f"],
+            "no_such_module_xyz",
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=["bad-flag", "no-match", "no-format", "unknown-format", "missing-file", "no-scheduler", "bad-func"],
 )
@@ -125,6 +139,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, args, message):
     assert not os.path.exists(names["out"]) or os.listdir(names["out"]) == []
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_traceback(tmp_path):
     src = write_sample(str(tmp_path / "a.csv"), 10)
     completed = run_cli("convert", src, str(tmp_path / "a.nosuchformat"), "-v")
@@ -144,6 +159,7 @@ def test_storage_options_parse_json_values_and_dotted_keys():
             parse_storage_options(bad)
 
 
+@pytest.mark.slow
 def test_head_prints_json_lines(tmp_path):
     src = write_sample(str(tmp_path / "a.csv"), 100)
     parquet = str(tmp_path / "a.parquet")
@@ -157,6 +173,7 @@ def test_head_prints_json_lines(tmp_path):
     assert summary(whole) == {"source": src, "records": sequential(src)}
 
 
+@pytest.mark.slow
 def test_head_of_objects_on_s3(tmp_path, s3):
     fs, bucket, options = s3
     src = write_sample(str(tmp_path / "big.csv"), 6000)  # larger than the first range request
@@ -174,6 +191,7 @@ def test_head_of_objects_on_s3(tmp_path, s3):
         assert records == (expected[:n] if expected else sequential(gz)[:n])
 
 
+@pytest.mark.slow
 def test_convert_and_pipeline_between_objects(tmp_path, s3, cluster):
     fs, bucket, options = s3
     src = write_sample(str(tmp_path / "in.csv"), 2000)
@@ -197,6 +215,7 @@ def test_convert_and_pipeline_between_objects(tmp_path, s3, cluster):
     assert sequential(str(tmp_path / "upper.jsonl")) == [{**r, "city": r["city"].upper()} for r in sequential(src)]
 
 
+@pytest.mark.slow
 def test_demo_converts_and_summarizes(tmp_path):
     completed = run_cli("demo", "--dir", str(tmp_path), "--files", "2", "--rows", "500", "--workers", "2")
     assert completed.returncode == 0, completed.stderr

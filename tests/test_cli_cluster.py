@@ -20,6 +20,8 @@ from iterable_dask.sample import write_sample
 from .cli_helpers import all_gone, descendants, run_cli, start_cli, summary
 from .helpers import sequential, temporaries, wait_for
 
+pytestmark = pytest.mark.slow  # each test runs the command line with a cluster of its own
+
 TRANSFORMS = textwrap.dedent(
     """
     import time

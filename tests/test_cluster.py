@@ -35,6 +35,7 @@ def test_cluster_objects_are_accepted(cluster):
     assert resolved.scheduler.address == cluster.scheduler_address
 
 
+@pytest.mark.slow
 def test_explicit_scheduler_address_with_real_processes(real_scheduler):
     c = get_client(scheduler=real_scheduler)
     assert c.scheduler.address == real_scheduler
@@ -43,6 +44,7 @@ def test_explicit_scheduler_address_with_real_processes(real_scheduler):
     assert iterable_dask.compute(bag.sum(), scheduler=real_scheduler) == (90,)
 
 
+@pytest.mark.slow
 def test_config_and_environment_address(real_scheduler):
     with dask.config.set({"iterable-dask.scheduler-address": real_scheduler}):
         assert get_client().scheduler.address == real_scheduler
@@ -50,6 +52,7 @@ def test_config_and_environment_address(real_scheduler):
         assert get_client().scheduler.address == real_scheduler
 
 
+@pytest.mark.slow
 def test_config_comes_before_the_active_client(real_scheduler, cluster):
     with Client(cluster) as active:
         assert get_client() is active
@@ -57,6 +60,7 @@ def test_config_comes_before_the_active_client(real_scheduler, cluster):
             assert get_client().scheduler.address == real_scheduler
 
 
+@pytest.mark.slow
 def test_explicit_scheduler_comes_before_config(real_scheduler, cluster):
     with dask.config.set({"iterable-dask.scheduler-address": "tcp://127.0.0.1:1"}):
         assert get_client(scheduler=real_scheduler).scheduler.address == real_scheduler
@@ -68,6 +72,7 @@ def test_active_client_is_picked_up(cluster):
     assert not _embedded
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_fails_fast_with_a_clear_message():
     port = _free_port()  # nothing listens here
     start = time.monotonic()
@@ -82,6 +87,7 @@ def test_unreachable_scheduler_fails_fast_with_a_clear_message():
     assert time.monotonic() - start < 20  # 2 s asked; distributed's own default would be 30 s
 
 
+@pytest.mark.slow
 def test_default_timeout_is_shorter_than_distributeds():
     port = _free_port()
     start = time.monotonic()
@@ -115,6 +121,7 @@ def _profiling(dask_worker: Any) -> bool:
     return "profile" in dask_worker.periodic_callbacks
 
 
+@pytest.mark.slow
 def test_embedded_workers_profile_when_asked():
     with dask.config.set({"iterable-dask.embedded-cluster.worker-profile": True}):
         client = get_client(workers=2)
@@ -123,6 +130,7 @@ def test_embedded_workers_profile_when_asked():
     assert dask.config.get("distributed.worker.profile.enabled")  # the caller's own setting is untouched
 
 
+@pytest.mark.slow
 def test_embedded_cluster_is_lazy_reused_and_bound_to_localhost():
     settings = {"iterable-dask.embedded-cluster.dashboard-address": "127.0.0.1:0"}
     with dask.config.set({**settings, "iterable-dask.embedded-cluster.worker-dashboards": True}):
@@ -170,6 +178,7 @@ def test_local_cluster_context_manager_becomes_the_active_client():
     assert c.status == "closed"
 
 
+@pytest.mark.slow
 def test_embedded_cluster_closes_at_interpreter_exit(tmp_path):
     code = (
         "import iterable_dask, dask.bag as db, dask\n"

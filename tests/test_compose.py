@@ -220,6 +220,7 @@ def running_command_lines(address: str) -> dict[str, list[str]]:
     return found
 
 
+@pytest.mark.slow
 def test_dask_command_lines_match_the_integration_tests(real_scheduler):
     running = running_command_lines(real_scheduler)  # started by tests/conftest.py for the integration tests
     assert set(running) == {"scheduler", "worker"}, running

@@ -343,6 +343,7 @@ def own_cluster_client():
         yield own
 
 
+@pytest.mark.slow
 def test_sigkilled_worker_files_convert_elsewhere(tmp_path, own_cluster_client):
     client = own_cluster_client
     sources = _slow_sources(tmp_path / "in")
@@ -367,6 +368,7 @@ def test_sigkilled_worker_files_convert_elsewhere(tmp_path, own_cluster_client):
     assert killed not in client.run(os.getpid).values()  # the nanny started a new worker process
 
 
+@pytest.mark.slow
 def test_a_task_whose_worker_keeps_dying_is_reported_failed(tmp_path):
     sources = _slow_sources(tmp_path / "in")
     out = tmp_path / "out"
@@ -427,6 +429,7 @@ def test_task_callables_and_errors_pickle(tmp_path):
     assert sequential(target) == sequential(source)
 
 
+@pytest.mark.slow
 def test_without_a_client_an_embedded_cluster_runs_it(tmp_path):
     source = write_sources(tmp_path / "in", ["a.csv", "b.jsonl"], n=40)
     with dask.config.set({"iterable-dask.embedded-cluster.mode": "thread", "iterable-dask.workers": 2}):

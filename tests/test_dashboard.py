@@ -62,6 +62,7 @@ def dashboard_client():
         yield client
 
 
+@pytest.mark.slow
 def test_status_page_answers_during_a_run(dashboard_client, tmp_path):
     client = dashboard_client
     link = client.dashboard_link
@@ -98,6 +99,7 @@ def test_status_page_answers_during_a_run(dashboard_client, tmp_path):
     assert "iterable-pipeline-chunk" in client.run_on_scheduler(_prefixes)
 
 
+@pytest.mark.slow
 def test_every_task_name_on_the_scheduler(dashboard_client, tmp_path):
     """Run every entry point; the scheduler's prefixes of this package are exactly the documented names."""
     client = dashboard_client

@@ -20,6 +20,8 @@ import pytest
 from .conftest import REPO
 from .helpers import temporaries
 
+pytestmark = pytest.mark.slow  # one child process runs every entry point on a cluster of its own
+
 LIMIT = 256 * 1024  # bytes any one file of these processes may grow to
 
 SCRIPT = textwrap.dedent(

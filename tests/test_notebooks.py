@@ -144,6 +144,7 @@ def test_committed_notebooks_have_no_outputs_and_are_all_tested():
                 assert cell.outputs == [] and cell.execution_count is None, (path, cell.source[:60])
 
 
+@pytest.mark.slow
 def test_quickstart(tmp_path):
     # As in the compose notebook service, the environment names a scheduler (here one that is not there):
     # the quickstart must run everything on its own local cluster.
@@ -216,6 +217,7 @@ def compose_bucket(s3_server):
         fs.rm(bucket, recursive=True)
 
 
+@pytest.mark.slow
 def test_cluster_notebook_on_the_compose_services(tmp_path, s3_server, compose_bucket):
     """The compose scheduler and workers, from the compose file's command lines and environments, and its bucket."""
     endpoint, _ = s3_server
@@ -252,6 +254,7 @@ def test_cluster_notebook_on_the_compose_services(tmp_path, s3_server, compose_b
     assert not (tmp_path / "cluster-notebook").exists()  # with a bucket, nothing in the data folder
 
 
+@pytest.mark.slow
 def test_cluster_notebook_falls_back_to_a_local_cluster_and_a_temporary_folder(tmp_path):
     """A laptop without compose: the scheduler does not answer, no bucket, no data folder."""
     unreachable = f"tcp://127.0.0.1:{free_port()}"
@@ -279,6 +282,7 @@ def test_cluster_notebook_falls_back_to_a_local_cluster_and_a_temporary_folder(t
     assert not os.path.exists(root)
 
 
+@pytest.mark.slow
 def test_a_failing_cell_fails_the_run_and_its_cluster_stops(tmp_path):
     start = """
 import json, os, sys

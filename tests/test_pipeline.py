@@ -110,6 +110,7 @@ def test_every_mode_matches_upstream(tmp_path, source_csv, client, mode):
         assert N // 250 // 2 <= len(ran) <= N // 250 * 2
 
 
+@pytest.mark.slow
 def test_embedded_thread_and_process_clusters(tmp_path, source_csv):
     _expected, expected_state = run_upstream(source_csv, str(tmp_path / "seq.jsonl"), enrich)
     for mode in ("thread", "process"):
@@ -399,6 +400,7 @@ def test_progress_callback_bar_and_dashboard_names(tmp_path, source_csv, client,
     assert "iterable-pipeline-chunk" in prefixes
 
 
+@pytest.mark.slow
 def test_remote_scheduler_runs_on_its_workers(tmp_path, source_csv, real_scheduler):
     _expected, expected_state = run_upstream(source_csv, str(tmp_path / "a.jsonl"), enrich)
     _got, state = run_parallel(
@@ -412,6 +414,7 @@ def test_remote_scheduler_runs_on_its_workers(tmp_path, source_csv, real_schedul
     )
 
 
+@pytest.mark.slow
 def test_auto_picks_sequential_for_cheap_and_process_for_heavy_functions(tmp_path, source_csv, client):
     got, _ = run_parallel(source_csv, str(tmp_path / "a.jsonl"), enrich, client=client, parallel_mode="auto")
     assert got.parallel_mode == "sequential"
@@ -447,6 +450,7 @@ def _slow(record, state):
     return record
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_no_record(tmp_path):
     """SIGKILL a worker process mid-run: its chunks rerun elsewhere; every record lands once, in order."""
     src = write_sample(str(tmp_path / "src.csv"), 6000)

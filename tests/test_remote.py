@@ -322,6 +322,7 @@ def test_read_bag_and_convert_over_http(http_folder, tmp_path, client):
     assert sequential(str(tmp_path / "a.parquet")) == sequential(csv_path)
 
 
+@pytest.mark.slow
 def test_remote_byte_ranges_align_as_local_ones(s3, tmp_path):
     """Range requests on an object give the bytes, start and end flag the local seek-and-readline gives."""
     import random

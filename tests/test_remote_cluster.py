@@ -23,7 +23,8 @@ from iterable_dask.sample import write_sample
 from .conftest import own_cluster, real_cluster
 from .helpers import sequential, wait_for
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# slow: every test kills workers of its own cluster, or starts real processes elsewhere
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 def _slow_record(i: int) -> dict:

@@ -62,6 +62,7 @@ def _workers_exit(procs: list[subprocess.Popen]) -> None:
         worker.wait(120)
 
 
+@pytest.mark.slow
 def test_bulk_convert_losing_its_scheduler(doomed_cluster, tmp_path):
     address, procs = doomed_cluster
     src, dest = tmp_path / "in", tmp_path / "out"
@@ -95,6 +96,7 @@ def slow_tag(record: dict, state: dict) -> dict:
     return {**record, "seen": True}
 
 
+@pytest.mark.slow
 def test_pipeline_losing_its_scheduler(doomed_cluster, tmp_path):
     address, procs = doomed_cluster
     source = tmp_path / "src.jsonl"
@@ -121,6 +123,7 @@ def test_pipeline_losing_its_scheduler(doomed_cluster, tmp_path):
     assert os.listdir(dest.parent) == []  # no partial result.jsonl, no temporary
 
 
+@pytest.mark.slow
 def test_a_closed_comm_before_the_client_notices_is_a_lost_scheduler(doomed_cluster):
     """A gather can fail on a reset connection a moment before the client's own stream reports the loss."""
     address, procs = doomed_cluster

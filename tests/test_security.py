@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a TLS cluster of real processes for the module
+
 
 def make_certificates(folder: str, name: str = "dask") -> dict[str, str]:
     """A throwaway CA and a certificate it signed for 127.0.0.1, as PEM files: ``{"ca", "cert", "key"}``."""

@@ -19,6 +19,8 @@ from iterable_dask.sample import write_sample
 from .conftest import own_cluster
 from .helpers import sequential
 
+pytestmark = pytest.mark.slow  # each test SIGKILLs a worker of its own cluster
+
 
 @pytest.fixture
 def own_client():

@@ -64,6 +64,7 @@ def _slow_partition(records):
         yield r
 
 
+@pytest.mark.slow
 def test_a_worker_killed_during_the_write_leaves_no_partial_file(tmp_path):
     """SIGKILL a worker process while it writes; the task reruns elsewhere and every file is whole."""
     out = tmp_path / "out"
