@@ -78,17 +78,6 @@ def cluster(client):
     return client.cluster
 
 
-#: Test modules other engineers are still writing, whose long tests carry no ``slow`` mark yet: every test
-#: in them counts as slow (left out of ``make test-fast``) until the marks move into the module itself.
-SLOW_UNTIL_MARKED = {"test_conformance.py", "test_startup.py", "test_windows.py"}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in SLOW_UNTIL_MARKED:
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.fixture(autouse=True)
 def _no_embedded_leaks():
     """Tests must not leave an active default client or an embedded cluster behind."""

@@ -527,11 +527,13 @@ CONVERT_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "mode", "ext"), CONVERT_CASES)
 def test_convert(ctx, name, mode, ext):
     _fail(check_convert(ctx, name, ext, mode))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "ext"),
     [case for ext in TARGETS for case in _cases("bulk_convert", [n for n in NAMES if _converted(n, ext)], ext)],
@@ -540,26 +542,31 @@ def test_bulk_convert(ctx, name, ext):
     _fail(check_bulk(ctx, name, ext))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _cases("read_bag-default", NAMES))
 def test_read_bag(ctx, name):
     _fail(check_read_bag(ctx, name, "default"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _cases("read_bag-small", [n for n in NAMES if _ranged(n) or n.endswith(".parquet")]))
 def test_read_bag_small_blocksize(ctx, name):
     _fail(check_read_bag(ctx, name, "small"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _cases("read_dataframe", NAMES))
 def test_read_dataframe(ctx, name):
     _fail(check_read_dataframe(ctx, name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _cases("parallel_read", NAMES))
 def test_parallel_read(ctx, name):
     _fail(check_parallel_read(ctx, name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", ["plain", "wide", "xml"])
 def test_parallel_read_keeps_the_source_order(ctx, group):
     if not any(ctx.group(n) == group for n in ctx.corpus):
@@ -569,16 +576,19 @@ def test_parallel_read_keeps_the_source_order(ctx, group):
     assert order == [p for p in paths if got[p]], "ordered=True gave the sources out of order"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _cases("pipeline", NAMES))
 def test_pipeline(ctx, name):
     _fail(check_pipeline(ctx, name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _cases("head", NAMES))
 def test_head(ctx, name):
     _fail(check_head(ctx, name))
 
 
+@pytest.mark.slow
 def test_head_command_in_its_own_process(ctx):
     """The installed ``iterable-dask head`` on the file whose header is longer than 1 MiB."""
     path = ctx.path("stress-wide-1m.csv")
@@ -642,6 +652,7 @@ def check_s3(ctx: Context, bucket: tuple[dict[str, Any], dict[str, str]], name: 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "what"),
     [*_cases("s3-read_bag-small", S3_NAMES, "read_bag"), *_cases("s3-convert-jsonl", S3_NAMES, "convert")],
@@ -653,6 +664,7 @@ def test_s3(ctx, bucket, name, what):
 # -- the suite can fail ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_corpus_holds_what_the_windows_must_survive(corpus, tmp_path):
     """The stress files are as long as they claim, in the sample too, and the corpus is the same on every build."""
     assert set(S3_NAMES) <= set(SAMPLE) <= set(corpus)
@@ -702,6 +714,7 @@ def _old_header_window(path, encoding, delimiter, quotechar, storage_options=Non
     return (tuple(header) if header else None), len(first.encode(encoding)), False
 
 
+@pytest.mark.slow
 def test_probe_a_broken_header_window_is_reported(ctx, monkeypatch):
     """With the 64 KiB header sniff put back, the wide-header file is reported as a mismatch."""
     import iterable_dask.io.csv_ranges as read_module

@@ -23,6 +23,9 @@ import pytest
 from .conftest import REPO
 from .helpers import wait_for
 
+#: Real scripts in subprocesses, each starting a cluster of its own: seconds each.
+pytestmark = pytest.mark.slow
+
 GUARD = 'if __name__ == "__main__":'
 TAG = "ITERABLE_DASK_STARTUP_TEST_TAG"
 

@@ -254,6 +254,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("file", "check"), CASES)
 def test_window_edges_read_as_iterabledata_does(window_files, client, tmp_path, file, check):
     CHECKS[check](window_files[file], client, tmp_path)
@@ -267,6 +268,7 @@ def test_the_header_files_are_at_the_window_edges(window_files):
 REMOTE_FILES = ["header-128KiB-plus-3.csv", "header-1MiB-plus-1.csv", "long-records.csv", "long-records.jsonl"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("file", REMOTE_FILES)
 def test_window_edges_on_object_storage(window_files, s3, client, tmp_path, file):
     """Remote heads and ranges are fetched by range requests that grow: the same records and bytes."""
@@ -310,6 +312,7 @@ def test_csv_header_sniff_sees_the_whole_header(window_files):
         assert not multiline
 
 
+@pytest.mark.slow
 def test_a_quoted_line_break_past_the_head_keeps_a_pipeline_exact(client, tmp_path):
     """The pipeline has no blocksize=None to offer: a record spanning lines anywhere joins the file's ranges."""
     path = tmp_path / "late.csv"
