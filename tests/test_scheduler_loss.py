@@ -152,3 +152,31 @@ def test_a_cancellation_with_its_reason_is_judged_at_once(client):
     start = time.monotonic()
     assert not lost.scheduler_lost(client, error.value)
     assert time.monotonic() - start < lost.NOTICE_GRACE  # decided without the grace a closed comm gets
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ordered", [True, False])
+def test_parallel_read_losing_its_scheduler(doomed_cluster, tmp_path, ordered):
+    """The reader's consumer gets SchedulerLostError, not a hang, when the scheduler dies mid-read."""
+    address, procs = doomed_cluster
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(40):
+        with open(src / f"f{i:02d}.jsonl", "w", encoding="utf8") as f:
+            f.writelines(json.dumps({"file": i, "row": r, "text": "x" * (r % 40)}) + "\n" for r in range(5000))
+    started = threading.Event()
+    seen: list[int] = []
+
+    def read() -> None:
+        with iterable_dask.parallel_read(
+            str(src / "*.jsonl"), ordered=ordered, mode="process", scheduler=address, blocksize=64 * 1024
+        ) as reader:
+            for record in reader:
+                seen.append(record["file"])
+                started.set()
+                time.sleep(0.0001)  # a slow consumer: the read is still under way when the scheduler dies
+
+    thread, errors = in_thread(read)
+    _kill_scheduler_when(started, thread, procs)
+    _assert_lost(thread, errors, address)
+    assert 0 < len(seen) < 40 * 5000
