@@ -161,8 +161,11 @@ class InFlight:
 
     def cancel(self, keep: Callable[[Any], bool] | None = None) -> None:
         """Cancel the entries held (those whose tag ``keep`` rejects), and drop them."""
-        dropped = [e for e in self._entries if keep is None or not keep(e.tag)]
-        self._entries = collections.deque(e for e in self._entries if e not in dropped)
+        kept: collections.deque[_Entry] = collections.deque()
+        dropped: list[_Entry] = []
+        for entry in self._entries:
+            (kept if keep is not None and keep(entry.tag) else dropped).append(entry)
+        self._entries = kept
         futures = [e.future for e in dropped if e.future is not None]
         self._cancel(futures)
 

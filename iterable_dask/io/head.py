@@ -114,7 +114,8 @@ class ByteWindow:
             if self.eof:
                 return self.end
             i = max(i, self._size)
-            self.fetch(self.end + max(4 * step, self._size))
+            # Double the distance searched past ``pos`` (not the window: a range's end must not fetch the range again).
+            self.fetch(self.end + max(4 * step, self.end - pos))
 
     def whole_lines(self, lines: int, first: int = FIRST_BYTES, limit: int | None = None) -> bytes:
         """The bytes held, cut after their last ``\\n``, once they hold at least ``lines`` lines.
