@@ -5,14 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast conformance lint bench bench-quick bench-targets clean
+.PHONY: install demo test test-fast conformance lint docs bench bench-quick bench-targets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,6 +39,11 @@ lint: install
 	$(BIN)/ruff check iterable_dask tests benchmarks
 	$(BIN)/ruff format --check iterable_dask tests benchmarks
 
+# The documentation site (Sphinx) into docs/_build/html: warnings are errors, references checked (-n).
+# Offline: intersphinx reads inventories written from the installed packages (docs/_ext/offline_inventories.py).
+docs: install
+	$(BIN)/python -m sphinx -b html -W --keep-going -n -q docs docs/_build/html
+
 # The benchmark suite against iterabledata and the peers; writes benchmarks/results/ (about 15 minutes).
 bench: install
 	$(BIN)/python -m benchmarks.suite --full
@@ -51,4 +56,4 @@ bench-targets: install
 	$(BIN)/python -m benchmarks.suite --targets
 
 clean:
-	rm -rf $(VENV) demo-data build dist *.egg-info
+	rm -rf $(VENV) demo-data build dist *.egg-info docs/_build docs/generated

@@ -110,7 +110,7 @@ class CSVRange:
     ``fieldnames``, ``header_end``, ``delimiter``, ``quotechar`` and
     ``encoding`` are those iterabledata's CSV reader uses for this file.
     A record that spans lines (a quoted newline) and crosses ``end`` raises
-    :class:`UnsplittableFileError`; records inside one range may span lines.
+    :class:`~iterable_dask.UnsplittableFileError`; records inside one range may span lines.
     """
 
     path: str
