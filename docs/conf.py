@@ -34,6 +34,7 @@ extensions = [
     "sphinx.ext.extlinks",
     "numpydoc",
     "sphinx_click",
+    "cli_help",
     "myst_parser",
     "config_reference",
     "api_check",
