@@ -36,13 +36,13 @@ conformance: install
 	ITERABLE_DASK_CONFORMANCE=full $(BIN)/python -m pytest tests/test_conformance.py $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check iterable_dask tests benchmarks
-	$(BIN)/ruff format --check iterable_dask tests benchmarks
+	$(BIN)/ruff check iterable_dask tests benchmarks docs/conf.py docs/_ext conftest.py
+	$(BIN)/ruff format --check iterable_dask tests benchmarks docs/conf.py docs/_ext conftest.py
 
 # The documentation site (Sphinx) into docs/_build/html: warnings are errors, references checked (-n).
 # Offline: intersphinx reads inventories written from the installed packages (docs/_ext/offline_inventories.py).
 docs: install
-	$(BIN)/python -m sphinx -b html -W --keep-going -n -q docs docs/_build/html
+	$(BIN)/python -m sphinx -b html -E -W --keep-going -n -q docs docs/_build/html
 
 # The benchmark suite against iterabledata and the peers; writes benchmarks/results/ (about 15 minutes).
 bench: install

@@ -18,12 +18,13 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "_ext"))
 
-import iterable_dask  # noqa: E402
 from offline_inventories import write_inventories  # noqa: E402
+
+import iterable_dask  # noqa: E402
 
 project = "iterable_dask"
 author = "the iterable_dask developers"
-copyright = "the iterable_dask developers"  # noqa: A001
+copyright = "the iterable_dask developers"
 release = iterable_dask.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -37,6 +38,7 @@ extensions = [
     "cli_help",
     "myst_parser",
     "config_reference",
+    "task_names",
     "api_check",
 ]
 
@@ -75,10 +77,48 @@ numpydoc_xref_aliases = {
 }
 # Words numpydoc finds in free-text types that are not names to link.
 numpydoc_xref_ignore = {
-    "optional", "default", "or", "of", "and", "a", "an", "the", "one", "each", "any", "to", "in",
-    "with", "per", "from", "as", "is", "none", "None", "record", "records", "state", "function",
-    "object", "objects", "cluster", "mapping", "sequence", "value", "values", "kwargs",
-    "these", "path", "paths", "class", "instance", "list", "URL", "URLs", "glob", "folder",
+    "optional",
+    "default",
+    "or",
+    "of",
+    "and",
+    "a",
+    "an",
+    "the",
+    "one",
+    "each",
+    "any",
+    "to",
+    "in",
+    "with",
+    "per",
+    "from",
+    "as",
+    "is",
+    "none",
+    "None",
+    "record",
+    "records",
+    "state",
+    "function",
+    "object",
+    "objects",
+    "cluster",
+    "mapping",
+    "sequence",
+    "value",
+    "values",
+    "kwargs",
+    "these",
+    "path",
+    "paths",
+    "class",
+    "instance",
+    "list",
+    "URL",
+    "URLs",
+    "glob",
+    "folder",
 }
 
 # Links to the projects iterable_dask stands on, resolved offline (see the module docstring).

@@ -2,7 +2,8 @@
 
 Every task the package submits has a key ``iterable-<capability>[-<step>]-<token>...``
 whose Dask prefix (``dask.utils.key_split``) is one of
-:data:`iterable_dask.core.names.TASK_NAMES`; the README lists them all.
+:data:`iterable_dask.core.names.TASK_NAMES`; the documentation's table is generated from it
+(tests/test_docs.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dask.utils import key_split
 
 import iterable_dask
 from iterable_dask.core.names import TASK_NAMES, task_key
-from tests.conftest import REPO, own_cluster
+from tests.conftest import own_cluster
 from tests.helpers import sequential
 
 
@@ -146,12 +147,3 @@ def test_task_keys_split_to_their_names():
             assert key_split((task_key(name, token), 3)) == name
     with pytest.raises(ValueError):
         task_key("my-task", "0")
-
-
-def test_the_readme_lists_every_task_name():
-    readme = pathlib.Path(REPO, "README.md").read_text(encoding="utf8")
-    section = readme[readme.index("Task names") :]
-    for name, (_, submitter) in TASK_NAMES.items():
-        row = next((line for line in section.splitlines() if line.startswith(f"| `{name}`")), None)
-        assert row is not None, f"{name} is missing from the README's task-name table"
-        assert submitter.split(",")[0].split("(")[0].strip() in row

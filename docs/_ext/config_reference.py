@@ -42,7 +42,9 @@ def settings(defaults: dict[str, Any], schema: dict[str, Any], prefix: str = "")
     for key, value in defaults.items():
         entry = properties.get(key)
         if entry is None:
-            logger.warning("configuration: %s%s is in %s but not in its schema", prefix, key, os.path.basename(DEFAULTS))
+            logger.warning(
+                "configuration: %s%s is in %s but not in its schema", prefix, key, os.path.basename(DEFAULTS)
+            )
             continue
         if isinstance(value, dict):
             yield from settings(value, entry, f"{prefix}{key}.")

@@ -44,9 +44,32 @@ LABELS = {  # label -> (page#anchor, title): the labels numpydoc's type aliases 
 }
 
 STDLIB = [
-    "collections", "collections.abc", "concurrent.futures", "contextlib", "csv", "dataclasses", "datetime",
-    "functools", "gzip", "io", "itertools", "json", "logging", "multiprocessing", "os", "os.path", "pathlib",
-    "pickle", "queue", "signal", "subprocess", "tempfile", "threading", "types", "typing", "warnings",
+    "collections",
+    "collections.abc",
+    "concurrent.futures",
+    "contextlib",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "functools",
+    "gzip",
+    "io",
+    "itertools",
+    "json",
+    "logging",
+    "multiprocessing",
+    "os",
+    "os.path",
+    "pathlib",
+    "pickle",
+    "queue",
+    "signal",
+    "subprocess",
+    "tempfile",
+    "threading",
+    "types",
+    "typing",
+    "warnings",
 ]
 STDTYPES = {"str", "dict", "list", "tuple", "set", "frozenset", "bytes", "bytearray", "memoryview", "range"}
 GLOSSARY = ["path-like object", "iterable", "iterator", "callable", "file object", "generator", "context manager"]

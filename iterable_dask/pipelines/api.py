@@ -135,11 +135,11 @@ def pipeline(
     >>> import iterable_dask
     >>> def clean(record, state):
     ...     state["n"] = state.get("n", 0) + 1
-    ...     return {**record, "name": record["name"].strip()}
-    >>> with open_iterable("in.csv") as src, open_iterable("out.jsonl", mode="w") as dst:  # doctest: +SKIP
+    ...     return {**record, "note": record["note"].strip()}
+    >>> with open_iterable("in.csv") as src, open_iterable("out.jsonl", mode="w") as dst:
     ...     result = iterable_dask.pipeline(src, dst, clean, parallel=True, parallel_mode="process")
-    >>> result.parallel_mode  # doctest: +SKIP
-    'process'
+    >>> result.parallel_mode, result.rows_processed, result.exceptions
+    ('process', 100, 0)
     """
     if start_state is None:
         start_state = {}

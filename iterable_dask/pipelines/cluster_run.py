@@ -61,7 +61,7 @@ def _forget_callable(token: str, dask_worker: Any = None) -> None:
 
 
 class ClusterRun:
-    """Mixin of :class:`~iterable_dask.Pipeline`: runs the records on a Dask cluster (uses upstream's writing helpers)."""
+    """Mixin of :class:`~iterable_dask.Pipeline`: runs the records on a Dask cluster (upstream's writing helpers)."""
 
     @staticmethod
     def _inline_or_scatter(client: Any, blob: bytes) -> Any:

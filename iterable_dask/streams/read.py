@@ -316,12 +316,16 @@ def parallel_read(
 
     Examples
     --------
+    >>> import os
     >>> from iterable_dask import parallel_read
-    >>> with parallel_read(["a.csv", "b.jsonl.gz", "c.parquet"], workers=3) as reader:  # doctest: +SKIP
-    ...     for record in reader:
-    ...         process(record)
-    >>> for name, record in parallel_read("logs/*.jsonl.gz", ordered=True, with_source=True):  # doctest: +SKIP
-    ...     print(name, record)
+    >>> with parallel_read(["a.csv", "b.jsonl.gz", "c.parquet"], workers=3) as reader:
+    ...     cities = {record["city"] for record in reader}
+    >>> sorted(cities)[:2]
+    ['Berlin', 'Lisbon']
+    >>> for name, record in parallel_read("logs/*.jsonl.gz", ordered=True, with_source=True):
+    ...     print(os.path.basename(name), record["id"])
+    ...     break
+    day-0.jsonl.gz ...
     """
     options = dict(workers=workers, ordered=ordered, with_source=with_source, buffer=buffer, chunk_size=chunk_size)
     options.update(on_error=on_error, mode=mode, client=client, scheduler=scheduler, blocksize=blocksize)

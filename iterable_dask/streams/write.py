@@ -294,11 +294,13 @@ def parallel_write(
     Examples
     --------
     >>> from iterable_dask import parallel_read, parallel_write
-    >>> with parallel_read("logs/*.jsonl.gz") as reader:  # doctest: +SKIP
-    ...     parallel_write(reader, "out/", to_ext="parquet", partition_by="country")
-    [WrittenFile(path='out/country=DE/part-00000.parquet', rows=81234), ...]
-    >>> parallel_write(({"n": i} for i in range(10)), "out/", records_per_file=5)  # doctest: +SKIP
-    [WrittenFile(path='out/part-00000.jsonl', rows=5), WrittenFile(path='out/part-00001.jsonl', rows=5)]
+    >>> with parallel_read("logs/*.jsonl.gz") as reader:
+    ...     files = parallel_write(reader, "by-city/", to_ext="parquet", partition_by="city")
+    >>> sum(f.rows for f in files), os.path.relpath(files[0].path)  # doctest: +ELLIPSIS
+    (150, 'by-city/city=.../part-00000.parquet')
+    >>> files = parallel_write(({"n": i} for i in range(10)), "out/", records_per_file=5)
+    >>> [(os.path.relpath(f.path), f.rows) for f in files]
+    [('out/part-00000.jsonl', 5), ('out/part-00001.jsonl', 5)]
     """
     mode = stream_mode(mode, client, scheduler, "writes")
     if isinstance(records, ParallelReader) and records.with_source:
