@@ -59,13 +59,17 @@ def example_cluster() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def _doctest_folder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[None]:
-    """For a docstring example: its own copy of the example files as the working folder, and the cluster."""
+def _doctest_folder(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For a docstring example: its own copy of the example files as the working folder, and the cluster.
+
+    Other tests pass through untouched (no folder, no cluster).
+    """
     if not isinstance(request.node, pytest.DoctestItem):
         yield
         return
-    shutil.copytree(request.getfixturevalue("example_files"), tmp_path, dirs_exist_ok=True)
-    monkeypatch.chdir(tmp_path)
+    folder = request.getfixturevalue("tmp_path")
+    shutil.copytree(request.getfixturevalue("example_files"), folder, dirs_exist_ok=True)
+    request.getfixturevalue("monkeypatch").chdir(folder)
     address = request.getfixturevalue("example_cluster")
     with dask.config.set({"iterable-dask.scheduler-address": address}):
         yield
