@@ -212,8 +212,10 @@ def _dump(path: str, project: str, entries: Iterable[Entry]) -> None:
         lines.append(f"{name} {domain_role} 1 {target} {title or '-'}\n")
     header = f"# Sphinx inventory version 2\n# Project: {project}\n# Version: installed\n"
     header += "# The remainder of this file is compressed using zlib.\n"
-    with open(path, "wb") as f:
+    temporary = f"{path}.{os.getpid()}"  # two builds at once (make docs beside make test) never read half a file
+    with open(temporary, "wb") as f:
         f.write(header.encode() + zlib.compress("".join(lines).encode(), 9))
+    os.replace(temporary, path)
 
 
 def write_inventories(folder: str) -> dict[str, tuple[str, str]]:
